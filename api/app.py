@@ -1,0 +1,26 @@
+"""The Flask app factory."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify
+
+from api.context import ApiContext
+from api.errors import register_error_handlers
+from api.freshness import NotYet
+from api.routes import events, status, users
+
+
+def create_app(context: ApiContext) -> Flask:
+    app = Flask("cohortline")
+    app.config["COHORTLINE"] = context
+    app.config["MAX_CONTENT_LENGTH"] = events.MAX_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    register_error_handlers(app)
+
+    @app.errorhandler(NotYet)
+    def on_not_yet(error: NotYet) -> tuple[Response, int]:
+        return jsonify(error.body), 202
+
+    for module in (events, users, status):
+        app.register_blueprint(module.blueprint)
+    return app

@@ -1,0 +1,29 @@
+"""What the API needs from the rest of the system; infra builds it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from domain.application import Cohortline
+from projections.search import UserPage, UserQuery
+
+
+class UserSearch(Protocol):
+    def search(self, query: UserQuery) -> UserPage: ...
+
+
+@dataclass
+class ApiContext:
+    event_store: Cohortline
+    read_engine: Engine
+    search: UserSearch
+    projections: tuple[str, ...]
+    kafka_partitions: int | None
+    """Partitions of the event topic the projections read; None when they run in process."""
+    api_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    open_mode: bool = False
+    backends: Mapping[str, str] = field(default_factory=dict)

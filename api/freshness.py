@@ -1,0 +1,52 @@
+"""`as_of` and `watermark` on every analytics answer, and `min_position` / `wait_ms` waiting."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import current_app
+
+from api.errors import ApiError
+from api.params import int_param
+from projections.schema import rfc3339
+from projections.tracking import Progress, progress
+
+MAX_WAIT_MS = 10_000
+POLL_S = 0.02
+
+
+def read_models_progress() -> Progress:
+    """The least advanced of the projections: every answer reflects at least this position."""
+    context = current_app.config["COHORTLINE"]
+    with context.read_engine.connect() as conn:
+        found = [progress(conn, name, context.kafka_partitions) for name in context.projections]
+    position = min((p.position for p in found), default=0)
+    watermarks = [p.watermark for p in found if p.watermark is not None]
+    return Progress(position, max(watermarks) if watermarks else None)
+
+
+class NotYet(ApiError):
+    def __init__(self, current: Progress, wanted: int):
+        super().__init__(202, "not_yet", "the read models have not reached min_position")
+        self.body = {"as_of": current.position, "min_position": wanted}
+
+
+def wait_for_read_models() -> Progress:
+    """Honour `min_position` and `wait_ms`; raise NotYet (202) when the read models lag behind."""
+    wanted = int_param("min_position", minimum=0)
+    wait_ms = int_param("wait_ms", minimum=0, maximum=MAX_WAIT_MS) or 0
+    current = read_models_progress()
+    if wanted is None:
+        return current
+    deadline = time.monotonic() + wait_ms / 1000
+    while current.position < wanted and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        current = read_models_progress()
+    if current.position < wanted:
+        raise NotYet(current, wanted)
+    return current
+
+
+def stamped(body: dict[str, Any], current: Progress) -> dict[str, Any]:
+    return {**body, "as_of": current.position, "watermark": rfc3339(current.watermark)}

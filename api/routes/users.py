@@ -1,0 +1,61 @@
+"""The user state and user search (metrics.md "User state")."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from api.auth import require
+from api.errors import ApiError
+from api.freshness import stamped, wait_for_read_models
+from api.params import int_param, invalid, reject_unknown, str_param, time_param
+from projections.presenters import present_user
+from projections.search import MAX_PAGE, UserQuery, decode_cursor
+from projections.users import user_row
+
+blueprint = Blueprint("users", __name__)
+
+SEARCH_PARAMS = {
+    "q",
+    "country",
+    "min_orders",
+    "last_active_before",
+    "size",
+    "after",
+    "min_position",
+    "wait_ms",
+}
+
+
+@blueprint.get("/v1/users/search")
+@require("reader")
+def search() -> Response:
+    reject_unknown(SEARCH_PARAMS)
+    after = str_param("after", max_length=2048)
+    if after is not None:
+        try:
+            decode_cursor(after)
+        except ValueError:
+            raise invalid("after", "malformed cursor") from None
+    query = UserQuery(
+        q=str_param("q"),
+        country=str_param("country", max_length=2),
+        min_orders=int_param("min_orders", minimum=0),
+        last_active_before=time_param("last_active_before"),
+        size=int_param("size", minimum=1, maximum=MAX_PAGE) or 20,
+        after=after,
+    )
+    current = wait_for_read_models()
+    page = current_app.config["COHORTLINE"].search.search(query)
+    return jsonify(stamped({"users": page.users, "next": page.next}, current))
+
+
+@blueprint.get("/v1/users/<user_id>")
+@require("reader")
+def get_user(user_id: str) -> Response:
+    reject_unknown({"min_position", "wait_ms"})
+    current = wait_for_read_models()
+    with current_app.config["COHORTLINE"].read_engine.connect() as conn:
+        row = user_row(conn, user_id)
+    if row is None:
+        raise ApiError(404, "user_not_found", f"no events for user {user_id!r}")
+    return jsonify(stamped(present_user(row), current))

@@ -1,0 +1,258 @@
+"""The envelope of a fact as sent by a product system, and its validation against the catalogue."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from domain.catalogue import CONTEXT_FIELDS, TYPES, FieldSpec, TypeSpec
+
+ENVELOPE_FIELDS = frozenset({"event_id", "type", "occurred_at", "user_id", "data", "context"})
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+MAX_DECIMAL_DIGITS = 18
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A validated fact: normalised types (aware UTC datetimes, Decimals), ready for the domain."""
+
+    type: str
+    event_id: str
+    occurred_at: datetime
+    user_id: str | None
+    data: dict[str, Any]
+    context: dict[str, Any]
+
+    @property
+    def spec(self) -> TypeSpec:
+        return TYPES[self.type]
+
+    @property
+    def stream_key(self) -> str:
+        spec = self.spec
+        if spec.stream_key is None:
+            assert self.user_id is not None
+            return self.user_id
+        return str(self.data[spec.stream_key])
+
+
+class InvalidEnvelope(Exception):
+    def __init__(self, errors: list[FieldError]):
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """An RFC 3339 timestamp with offset, as an aware UTC datetime; None when malformed."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        return None
+    text = value.replace("z", "Z").replace("Z", "+00:00")
+    fraction = re.search(r"\.(\d+)", text)
+    if fraction and len(fraction.group(1)) > 6:
+        text = text.replace(fraction.group(0), "." + fraction.group(1)[:6])
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def parse_envelope(raw: object, *, from_sender: bool = True) -> Envelope:
+    """Validate one raw envelope; raise InvalidEnvelope listing every problem found."""
+    if not isinstance(raw, dict):
+        raise InvalidEnvelope([FieldError("", "an event must be a JSON object")])
+    errors: list[FieldError] = []
+    errors += [FieldError(k, "unknown field") for k in sorted(set(raw) - ENVELOPE_FIELDS)]
+
+    spec = _type_spec(raw.get("type"), from_sender, errors)
+    event_id = _event_id(raw.get("event_id"), errors)
+    occurred_at = parse_timestamp(raw.get("occurred_at"))
+    if occurred_at is None:
+        errors.append(
+            FieldError("occurred_at", "required RFC 3339 timestamp with offset, e.g. 2011-01-04T10:00:00Z")
+        )
+    user_id = _user_id(raw.get("user_id"), spec, errors)
+    data = _fields(raw.get("data"), spec.fields if spec else None, "data", errors)
+    context = _fields(raw.get("context"), CONTEXT_FIELDS, "context", errors, optional_object=True)
+    if errors:
+        raise InvalidEnvelope(errors)
+    assert spec is not None and occurred_at is not None
+    return Envelope(spec.name, event_id, occurred_at, user_id, data, context)
+
+
+def _type_spec(value: object, from_sender: bool, errors: list[FieldError]) -> TypeSpec | None:
+    if value is None:
+        errors.append(FieldError("type", "required"))
+        return None
+    spec = TYPES.get(value) if isinstance(value, str) else None
+    if spec is None or (from_sender and not spec.accepted_from_senders):
+        errors.append(FieldError("type", f"unknown event type {value!r}"))
+        return None
+    return spec
+
+
+def _event_id(value: object, errors: list[FieldError]) -> str:
+    if value is None:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(str(value))) if isinstance(value, str) else _bad_event_id(errors)
+    except ValueError:
+        return _bad_event_id(errors)
+
+
+def _bad_event_id(errors: list[FieldError]) -> str:
+    errors.append(FieldError("event_id", "must be a UUID string"))
+    return ""
+
+
+def _user_id(value: object, spec: TypeSpec | None, errors: list[FieldError]) -> str | None:
+    if value is None:
+        if spec is not None and spec.needs_user:
+            errors.append(FieldError("user_id", "required"))
+        return None
+    if spec is not None and not spec.needs_user:
+        errors.append(FieldError("user_id", f"{spec.name} takes no user_id"))
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= 128:
+        errors.append(FieldError("user_id", "must be a string of 1 to 128 characters"))
+        return None
+    return value
+
+
+def _fields(
+    value: object,
+    specs: tuple[FieldSpec, ...] | None,
+    prefix: str,
+    errors: list[FieldError],
+    optional_object: bool = False,
+) -> dict[str, Any]:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        errors.append(FieldError(prefix, "must be an object"))
+        return {}
+    if specs is None:
+        return {}
+    by_name = {s.name: s for s in specs}
+    out: dict[str, Any] = {}
+    for key in sorted(set(value) - set(by_name)):
+        errors.append(FieldError(f"{prefix}.{key}", "unknown field"))
+    for spec in specs:
+        path = f"{prefix}.{spec.name}"
+        if spec.name not in value or value[spec.name] is None:
+            if spec.required:
+                errors.append(FieldError(path, "required"))
+            continue
+        parsed = _field_value(spec, value[spec.name], path, errors)
+        if parsed is not None:
+            out[spec.name] = parsed
+    return out
+
+
+def _field_value(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> Any:
+    before = len(errors)
+    result = _CONVERTERS[spec.kind](spec, value, path, errors)
+    return result if len(errors) == before else None
+
+
+def _string(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> str | None:
+    if not isinstance(value, str) or not 1 <= len(value) <= spec.max_length:
+        errors.append(FieldError(path, f"must be a string of 1 to {spec.max_length} characters"))
+        return None
+    if spec.name == "currency" and not _CURRENCY.match(value):
+        errors.append(FieldError(path, "must be an ISO 4217 code such as EUR"))
+    if spec.name == "country" and path.startswith("context") and not _COUNTRY.match(value):
+        errors.append(FieldError(path, "must be an ISO 3166-1 alpha-2 code such as GB"))
+    return value
+
+
+def _enum(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> str | None:
+    if value not in spec.choices:
+        errors.append(FieldError(path, f"must be one of {', '.join(spec.choices)}"))
+        return None
+    return str(value)
+
+
+def _decimal(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> Decimal | None:
+    number = to_decimal(value)
+    if number is None:
+        errors.append(FieldError(path, "must be a decimal number (string or number)"))
+        return None
+    bound = Decimal(spec.minimum or 0)
+    if number < bound or (spec.exclusive_minimum and number == bound):
+        errors.append(FieldError(path, f"must be {'>' if spec.exclusive_minimum else '>='} {bound}"))
+    return number
+
+
+def to_decimal(value: object) -> Decimal | None:
+    """A finite decimal of at most 18 significant digits from a JSON string or number."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or len(number.as_tuple().digits) > MAX_DECIMAL_DIGITS:
+        return None
+    return number
+
+
+def _int(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.append(FieldError(path, "must be an integer"))
+        return None
+    if spec.minimum is not None and value < spec.minimum:
+        errors.append(FieldError(path, f"must be >= {spec.minimum}"))
+    if spec.maximum is not None and value > spec.maximum:
+        errors.append(FieldError(path, f"must be <= {spec.maximum}"))
+    return value
+
+
+def _timestamp(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> datetime | None:
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        errors.append(FieldError(path, "must be an RFC 3339 timestamp with offset"))
+    return parsed
+
+
+def _object(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        errors.append(FieldError(path, "must be an object"))
+        return None
+    return value
+
+
+_ITEM_FIELDS = (
+    FieldSpec("sku", "string", True, max_length=128),
+    FieldSpec("quantity", "int", True, minimum=1),
+    FieldSpec("unit_price", "decimal", True, minimum=0),
+)
+
+
+def _items(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> list[dict] | None:
+    if not isinstance(value, list):
+        errors.append(FieldError(path, "must be an array"))
+        return None
+    return [_fields(item, _ITEM_FIELDS, f"{path}[{i}]", errors) for i, item in enumerate(value)]
+
+
+_CONVERTERS = {
+    "string": _string,
+    "enum": _enum,
+    "decimal": _decimal,
+    "int": _int,
+    "timestamp": _timestamp,
+    "object": _object,
+    "items": _items,
+}

@@ -1,0 +1,76 @@
+"""The composition root: the one place that picks concrete classes from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from api.context import ApiContext
+from domain.application import Cohortline
+from infra.config import Settings
+from infra.database import create_database_engine, open_event_store
+from projections.runner import ProjectionRunner
+from projections.schema import metadata
+from projections.search import ElasticsearchUsers, SqlUsers
+from projections.users import UsersProjection
+
+
+@dataclass
+class System:
+    settings: Settings
+    engine: Engine
+    event_store: Cohortline
+    runners: list[ProjectionRunner]
+    search: ElasticsearchUsers | SqlUsers
+    elasticsearch: Any = None
+    backends: dict[str, str] = field(default_factory=dict)
+
+    def api_context(self, *, open_mode: bool = False) -> ApiContext:
+        return ApiContext(
+            event_store=self.event_store,
+            read_engine=self.engine,
+            search=self.search,
+            projections=tuple(r.name for r in self.runners),
+            kafka_partitions=None if self.settings.embedded else self.settings.kafka_partitions,
+            api_keys=self.settings.api_keys,
+            open_mode=open_mode,
+            backends=self.backends,
+        )
+
+    def close(self) -> None:
+        self.event_store.close()
+        if self.elasticsearch is not None:
+            self.elasticsearch.close()
+        self.engine.dispose()
+
+
+def build_system(settings: Settings) -> System:
+    engine = create_database_engine(settings.database_url)
+    event_store = open_event_store(engine)
+    metadata.create_all(engine)
+    elasticsearch = None
+    es_users: ElasticsearchUsers | None = None
+    if settings.elasticsearch_url:
+        from elasticsearch import Elasticsearch
+
+        elasticsearch = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
+        es_users = ElasticsearchUsers(elasticsearch, settings.search_index)
+        es_users.ensure_index()
+    runners = [ProjectionRunner(engine, UsersProjection(), search=es_users)]
+    backends = {
+        "event_store": engine.dialect.name,
+        "read_models": engine.dialect.name,
+        "projections": "in-process" if settings.embedded else "kafka",
+        "search": "elasticsearch" if es_users else engine.dialect.name,
+    }
+    return System(
+        settings=settings,
+        engine=engine,
+        event_store=event_store,
+        runners=runners,
+        search=es_users or SqlUsers(engine),
+        elasticsearch=elasticsearch,
+        backends=backends,
+    )

@@ -1,0 +1,168 @@
+"""The `cohortline` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from infra.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("cohortline")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "services":
+        from infra.services import main as services_main
+
+        return services_main([args.action])
+    try:
+        settings = load_settings()
+    except ConfigError as e:
+        print(f"cohortline: configuration error: {e}", file=sys.stderr)
+        return 2
+    return args.handler(settings, args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cohortline", description="Event-sourced retention analytics")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API (and, embedded, the projections)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--open", action="store_true", help="no API keys; local use only, binds to loopback")
+    serve.set_defaults(handler=_serve)
+
+    commands.add_parser("relay", help="publish the event store's log to Kafka").set_defaults(handler=_relay)
+    commands.add_parser("worker", help="run the Faust projection worker").set_defaults(handler=_worker)
+    commands.add_parser("demo", help="record and project a demo history on SQLite").set_defaults(
+        handler=_demo
+    )
+
+    services = commands.add_parser(
+        "services", help="install, start and stop local PostgreSQL, Kafka, Elasticsearch"
+    )
+    services.add_argument("action", choices=("up", "down", "status", "env"))
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from werkzeug.serving import make_server
+
+    from api.app import create_app
+    from infra.bootstrap import build_system
+
+    if not settings.api_keys and not args.open:
+        print(
+            "cohortline: no API keys: set COHORTLINE_API_KEYS (e.g. k1:producer,k2:reader+auditor) "
+            "or pass --open for local use without keys",
+            file=sys.stderr,
+        )
+        return 2
+    if args.open and not ipaddress.ip_address(_resolve(args.host)).is_loopback:
+        print(
+            f"cohortline: --open serves without keys and only binds to loopback, not {args.host}",
+            file=sys.stderr,
+        )
+        return 2
+    system = build_system(settings)
+    follower = None
+    if settings.embedded:
+        from streams.local import LocalFollower
+        from streams.log_reader import LogReader
+
+        follower = LocalFollower(LogReader(system.event_store), system.runners)
+        follower.start()
+    if args.open:
+        log.warning("OPEN MODE: serving without API keys on %s (loopback only)", args.host)
+    server = make_server(
+        args.host, args.port, create_app(system.api_context(open_mode=args.open)), threaded=True
+    )
+    log.info(
+        "serving on http://%s:%s (%s)",
+        args.host,
+        server.server_port,
+        ", ".join(f"{k}={v}" for k, v in system.backends.items()),
+    )
+    signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if follower is not None:
+            follower.stop()
+        system.close()
+    return 0
+
+
+def _resolve(host: str) -> str:
+    return "127.0.0.1" if host == "localhost" else host
+
+
+def _relay(settings: Settings, args: argparse.Namespace) -> int:
+    from infra.database import create_database_engine, open_event_store
+    from streams.log_reader import LogReader
+    from streams.relay import Relay
+
+    if settings.embedded:
+        print("cohortline: relay needs COHORTLINE_KAFKA_URL (see `cohortline services env`)", file=sys.stderr)
+        return 2
+    engine = create_database_engine(settings.database_url, pool_size=2)
+    relay = Relay(
+        LogReader(open_event_store(engine)),
+        engine,
+        ",".join(settings.kafka_servers),
+        settings.kafka_topic,
+        settings.kafka_partitions,
+    )
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    asyncio.run(relay.run(should_stop=lambda: stopping))
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from faust import Worker
+
+    from infra.bootstrap import build_system
+    from streams.worker import create_worker_app
+
+    if settings.embedded:
+        print(
+            "cohortline: worker needs COHORTLINE_KAFKA_URL (see `cohortline services env`)", file=sys.stderr
+        )
+        return 2
+    system = build_system(settings)
+    datadir = Path.cwd() / "var" / "faust"
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = create_worker_app(
+        settings.kafka_servers, settings.kafka_topic, settings.kafka_partitions, system.runners, datadir
+    )
+    Worker(app, loglevel="INFO").execute_from_commandline()
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from infra.demo import run_demo
+
+    run_demo(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

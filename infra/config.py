@@ -1,0 +1,141 @@
+"""Settings, read once from the environment (api.md "Command line and configuration")."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROLES = frozenset({"producer", "reader", "auditor", "admin"})
+_KAFKA_HOST = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._\-]{0,63}$")
+
+
+class ConfigError(Exception):
+    """A malformed setting; names the environment variable at fault."""
+
+    def __init__(self, variable: str, message: str):
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    kafka_servers: tuple[str, ...] = ()
+    elasticsearch_url: str | None = None
+    api_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    kafka_topic: str = "cohortline.events"
+    kafka_partitions: int = 4
+    search_index: str = "cohortline-users"
+
+    @property
+    def embedded(self) -> bool:
+        """Projections run in process when no Kafka is configured."""
+        return not self.kafka_servers
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    return Settings(
+        database_url=_database_url(env.get("COHORTLINE_DATABASE_URL")),
+        kafka_servers=_kafka_servers(env.get("COHORTLINE_KAFKA_URL")),
+        elasticsearch_url=_elasticsearch_url(env.get("COHORTLINE_ELASTICSEARCH_URL")),
+        api_keys=parse_api_keys(env.get("COHORTLINE_API_KEYS")),
+        kafka_topic=_name("COHORTLINE_KAFKA_TOPIC", env.get("COHORTLINE_KAFKA_TOPIC"), "cohortline.events"),
+        kafka_partitions=_positive_int("COHORTLINE_KAFKA_PARTITIONS", env.get("COHORTLINE_KAFKA_PARTITIONS"), 4),
+        search_index=_name(
+            "COHORTLINE_ELASTICSEARCH_INDEX", env.get("COHORTLINE_ELASTICSEARCH_INDEX"), "cohortline-users"
+        ),
+    )
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{Path.cwd() / 'var' / 'cohortline.db'}"
+
+
+def _database_url(value: str | None) -> str:
+    if not value:
+        return default_database_url()
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg2"):
+        parts = urlsplit(value)
+        if not parts.hostname or not parts.path.strip("/"):
+            raise ConfigError("COHORTLINE_DATABASE_URL", "a PostgreSQL URL needs a host and a database name")
+        return "postgresql+psycopg2://" + value.split("://", 1)[1]
+    if scheme == "sqlite" and value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
+        return value
+    raise ConfigError(
+        "COHORTLINE_DATABASE_URL",
+        f"expected postgresql://user@host:port/db or sqlite:///path, got {value!r}",
+    )
+
+
+def _kafka_servers(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if not value.startswith("kafka://"):
+        raise ConfigError("COHORTLINE_KAFKA_URL", f"expected kafka://host:port[,host:port], got {value!r}")
+    hosts = tuple(h.strip() for h in value[len("kafka://") :].rstrip("/").split(","))
+    if not hosts or not all(_KAFKA_HOST.match(h) for h in hosts):
+        raise ConfigError("COHORTLINE_KAFKA_URL", f"expected kafka://host:port[,host:port], got {value!r}")
+    return hosts
+
+
+def _elasticsearch_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("COHORTLINE_ELASTICSEARCH_URL", f"expected http(s)://host:port, got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as e:
+        raise ConfigError("COHORTLINE_ELASTICSEARCH_URL", f"malformed port in {value!r}") from e
+    return value.rstrip("/")
+
+
+def parse_api_keys(value: str | None) -> dict[str, frozenset[str]]:
+    """`k1:producer,k2:reader+auditor` → {sha256(key): roles}; keys are kept only hashed."""
+    if not value:
+        return {}
+    keys: dict[str, frozenset[str]] = {}
+    for entry in value.split(","):
+        key, sep, roles_text = entry.strip().partition(":")
+        roles = frozenset(r.strip() for r in roles_text.split("+") if r.strip())
+        if not key or not sep or not roles or not roles <= ROLES:
+            raise ConfigError(
+                "COHORTLINE_API_KEYS",
+                "expected comma-separated <key>:<role>[+<role>...] with roles among "
+                f"{', '.join(sorted(ROLES))}; an entry is malformed",
+            )
+        keys[hash_key(key)] = roles
+    return keys
+
+
+def _name(variable: str, value: str | None, default: str) -> str:
+    if value is None:
+        return default
+    if not _NAME.match(value):
+        raise ConfigError(variable, f"expected lower-case letters, digits, '.', '_' or '-', got {value!r}")
+    return value
+
+
+def _positive_int(variable: str, value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(variable, f"expected a positive integer, got {value!r}")
+    return int(value)

@@ -1,0 +1,33 @@
+"""How read-model rows are shown to API clients (and indexed for search)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from projections.schema import MONEY_SCALE, rfc3339
+
+
+def money_text(scaled: int) -> str:
+    """An amount kept as 1/10,000 units, as a decimal string with at least two places."""
+    value = (Decimal(scaled) / MONEY_SCALE).quantize(Decimal("0.0001")).normalize()
+    return str(value.quantize(Decimal("0.01"))) if -value.as_tuple().exponent <= 2 else str(value)
+
+
+def present_user(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "user_id": row["user_id"],
+        "first_seen_at": rfc3339(row["first_seen_at"]),
+        "signup_at": rfc3339(row["signup_at"]),
+        "first_order_at": rfc3339(row["first_order_at"]),
+        "last_active_at": rfc3339(row["last_active_at"]),
+        "last_order_at": rfc3339(row["last_order_at"]),
+        "orders": row["orders"],
+        "net_revenue": money_text(row["net_revenue"]),
+        "points": row["points"],
+        "open_tickets": row["open_tickets"],
+        "country": row["country"],
+        "channel": row["channel"],
+        "tier": row["tier"],
+        "last_position": row["last_position"],
+    }

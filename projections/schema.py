@@ -1,0 +1,43 @@
+"""The read models' SQL metadata and dialect-neutral expressions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import MetaData, case
+from sqlalchemy.sql.elements import ColumnElement
+
+metadata = MetaData()
+
+MONEY_SCALE = 10_000
+"""Money in read models is an integer count of 1/10,000 of the currency unit: exact sums on both
+PostgreSQL and SQLite (whose NUMERIC is a float)."""
+
+
+def least(a: Any, b: Any) -> ColumnElement[Any]:
+    """The smaller of two nullable values (NULL only when both are)."""
+    return case((a.is_(None), b), (b.is_(None), a), (a <= b, a), else_=b)
+
+
+def greatest(a: Any, b: Any) -> ColumnElement[Any]:
+    """The greater of two nullable values (NULL only when both are)."""
+    return case((a.is_(None), b), (b.is_(None), a), (a >= b, a), else_=b)
+
+
+def naive_utc(value: Any) -> Any:
+    """Datetimes are stored as naive UTC in read models (SQLite has no zone type); others pass."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def aware_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    utc = aware_utc(value)
+    return utc.isoformat().replace("+00:00", "Z") if utc else None

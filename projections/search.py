@@ -1,0 +1,202 @@
+"""User search: documents in Elasticsearch kept equal to the user rows, and the same query over
+SQL for the embedded default.
+
+Each document's external version is the last log position applied to its user, so a stale or
+repeated write is refused by Elasticsearch and the index converges to the read model."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, or_, select
+
+from projections.presenters import present_user
+from projections.runner import TransientError
+from projections.schema import naive_utc
+from projections.users import user_rows, users
+
+MAX_PAGE = 100
+INDEX_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "user_id": {"type": "keyword"},
+        "first_seen_at": {"type": "date"},
+        "signup_at": {"type": "date"},
+        "first_order_at": {"type": "date"},
+        "last_active_at": {"type": "date"},
+        "last_order_at": {"type": "date"},
+        "orders": {"type": "integer"},
+        "net_revenue": {"type": "keyword", "index": False},
+        "points": {"type": "long"},
+        "open_tickets": {"type": "integer"},
+        "country": {"type": "keyword"},
+        "channel": {"type": "keyword"},
+        "tier": {"type": "keyword"},
+        "last_position": {"type": "long"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class UserQuery:
+    q: str | None = None
+    country: str | None = None
+    min_orders: int | None = None
+    last_active_before: datetime | None = None
+    size: int = 20
+    after: str | None = None
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: list[dict[str, Any]]
+    next: str | None
+
+
+class ElasticsearchUsers:
+    """The user index in Elasticsearch: written by the projection, read by the API."""
+
+    def __init__(self, client: Any, index: str):
+        self.client = client
+        self.index = index
+
+    def ensure_index(self) -> None:
+        if not self.client.indices.exists(index=self.index):
+            try:
+                self.client.indices.create(
+                    index=self.index,
+                    mappings=INDEX_MAPPING,
+                    settings={"number_of_shards": 1, "number_of_replicas": 0},
+                )
+            except Exception as e:  # created concurrently by another worker
+                if "resource_already_exists_exception" not in str(e):
+                    raise
+
+    def index_users(self, conn: Connection, user_ids: set[str]) -> None:
+        self.index_rows(user_rows(conn, user_ids))
+
+    def index_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+        operations: list[dict[str, Any]] = []
+        for row in rows:
+            doc = present_user(row)
+            operations.append(
+                {
+                    "index": {
+                        "_index": self.index,
+                        "_id": row["user_id"],
+                        "version": row["last_position"],
+                        "version_type": "external",
+                    }
+                }
+            )
+            operations.append(doc)
+        if not operations:
+            return
+        try:
+            response = self.client.bulk(operations=operations, refresh=False)
+        except Exception as e:
+            raise TransientError(f"elasticsearch bulk failed: {e}") from e
+        if response.get("errors"):
+            failures = [
+                item["index"]
+                for item in response["items"]
+                if item["index"].get("status", 200) >= 300 and item["index"].get("status") != 409
+            ]
+            if failures:
+                raise TransientError(f"elasticsearch refused {len(failures)} document(s): {failures[0]}")
+
+    def get(self, user_id: str) -> dict[str, Any] | None:
+        response = self.client.options(ignore_status=404).get(index=self.index, id=user_id)
+        return response["_source"] if response.get("found") else None
+
+    def search(self, query: UserQuery) -> UserPage:
+        filters: list[dict[str, Any]] = []
+        if query.q:
+            filters.append({"prefix": {"user_id": query.q}})
+        if query.country:
+            filters.append({"term": {"country": query.country}})
+        if query.min_orders is not None:
+            filters.append({"range": {"orders": {"gte": query.min_orders}}})
+        if query.last_active_before is not None:
+            filters.append({"range": {"last_active_at": {"lt": query.last_active_before.isoformat()}}})
+        size = min(query.size, MAX_PAGE)
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": filters}},
+            "sort": [
+                {"last_active_at": {"order": "desc", "missing": "_last"}},
+                {"user_id": {"order": "asc"}},
+            ],
+            "size": size + 1,
+        }
+        if query.after:
+            body["search_after"] = decode_cursor(query.after)
+        hits = self.client.search(index=self.index, **body)["hits"]["hits"]
+        page = hits[:size]
+        cursor = encode_cursor(page[-1]["sort"]) if len(hits) > size else None
+        return UserPage([h["_source"] for h in page], cursor)
+
+
+class SqlUsers:
+    """The same search over the SQL read model (the embedded default)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def search(self, query: UserQuery) -> UserPage:
+        c = users.c
+        stmt = select(users)
+        if query.q:
+            escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(c.user_id.like(f"{escaped}%", escape="\\"))
+        if query.country:
+            stmt = stmt.where(c.country == query.country)
+        if query.min_orders is not None:
+            stmt = stmt.where(c.orders >= query.min_orders)
+        if query.last_active_before is not None:
+            stmt = stmt.where(c.last_active_at < naive_utc(query.last_active_before))
+        if query.after:
+            stmt = stmt.where(_after(decode_cursor(query.after)))
+        size = min(query.size, MAX_PAGE)
+        stmt = stmt.order_by(c.last_active_at.is_(None), c.last_active_at.desc(), c.user_id).limit(size + 1)
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(stmt).mappings()]
+        page = rows[:size]
+        cursor = None
+        if len(rows) > size:
+            last = page[-1]
+            at = last["last_active_at"]
+            cursor = encode_cursor([at.isoformat() if at else None, last["user_id"]])
+        return UserPage([present_user(r) for r in page], cursor)
+
+
+def _after(sort_values: list[Any]) -> Any:
+    c = users.c
+    at_text, user_id = sort_values
+    if at_text is None:
+        return and_(c.last_active_at.is_(None), c.user_id > user_id)
+    at = datetime.fromisoformat(at_text)
+    return or_(
+        c.last_active_at < at,
+        c.last_active_at.is_(None),
+        and_(c.last_active_at == at, c.user_id > user_id),
+    )
+
+
+def encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    """The sort values of the last user of the previous page; ValueError when malformed."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except Exception as e:
+        raise ValueError("malformed cursor") from e
+    if not isinstance(values, list) or len(values) != 2:
+        raise ValueError("malformed cursor")
+    return values

@@ -1,0 +1,27 @@
+"""Reads the event store's global log in order, as projection records."""
+
+from __future__ import annotations
+
+from domain.application import Cohortline
+from domain.events import Fact
+from projections.records import EventRecord
+
+
+class LogReader:
+    def __init__(self, event_store: Cohortline):
+        self.event_store = event_store
+
+    def head(self) -> int:
+        return self.event_store.recorder.max_notification_id() or 0
+
+    def read(self, after: int, limit: int) -> list[EventRecord]:
+        """Up to `limit` events with positions above `after`, in log order."""
+        notifications = self.event_store.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        records = []
+        for notification in notifications:
+            fact = self.event_store.mapper.to_domain_event(notification)
+            assert isinstance(fact, Fact)
+            records.append(EventRecord.from_fact(fact, notification.id))
+        return records

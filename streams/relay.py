@@ -1,0 +1,124 @@
+"""The relay (outbox): follows the event store's log in order and publishes every event to Kafka,
+keyed by user, then a watermark to every partition, then saves how far it got.
+
+After a crash it resumes from the saved position, so an event may be published twice but never
+lost; consumers drop repeats by position (projections.tracking)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, select
+
+from projections.records import EventRecord
+from streams.log_reader import LogReader
+
+log = logging.getLogger(__name__)
+
+relay_metadata = MetaData()
+relay_positions = Table(
+    "relay_position",
+    relay_metadata,
+    Column("topic", String(255), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+
+def message_key(record: EventRecord) -> bytes:
+    """A user's events share a partition (and so keep their order); events without a user are keyed
+    by their stream."""
+    return (record.user_id or f"stream:{record.stream_id}").encode()
+
+
+def watermark_message(position: int) -> bytes:
+    return json.dumps({"watermark": position}).encode()
+
+
+async def ensure_topic(servers: str, topic: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
+class Relay:
+    def __init__(
+        self,
+        reader: LogReader,
+        engine: Engine,
+        servers: str,
+        topic: str,
+        partitions: int,
+        batch_size: int = 2000,
+    ):
+        self.reader = reader
+        self.engine = engine
+        self.servers = servers
+        self.topic = topic
+        self.partitions = partitions
+        self.batch_size = batch_size
+        relay_metadata.create_all(engine)
+
+    def saved_position(self) -> int:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(relay_positions.c.position).where(relay_positions.c.topic == self.topic)
+            ).scalar()
+        return int(found or 0)
+
+    def save_position(self, position: int) -> None:
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                relay_positions.update()
+                .where(relay_positions.c.topic == self.topic)
+                .values(position=position)
+            ).rowcount
+            if not updated:
+                conn.execute(relay_positions.insert().values(topic=self.topic, position=position))
+
+    async def run(
+        self,
+        should_stop: Callable[[], bool] = lambda: False,
+        idle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        await ensure_topic(self.servers, self.topic, self.partitions)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=1 << 20,
+        )
+        await producer.start()
+        try:
+            position = self.saved_position()
+            log.info("relay: publishing to %s from position %s", self.topic, position)
+            while not should_stop():
+                records = await asyncio.to_thread(self.reader.read, position, self.batch_size)
+                if not records:
+                    await (idle() if idle else asyncio.sleep(0.05))
+                    continue
+                position = await self.publish(producer, records)
+                await asyncio.to_thread(self.save_position, position)
+        finally:
+            await producer.stop()
+
+    async def publish(self, producer: AIOKafkaProducer, records: list[EventRecord]) -> int:
+        """Publish a batch and a watermark on every partition; returns the last position sent."""
+        sends = [await producer.send(self.topic, key=message_key(r), value=r.to_json()) for r in records]
+        last = records[-1].position
+        for partition in sorted(await producer.partitions_for(self.topic)):
+            sends.append(await producer.send(self.topic, value=watermark_message(last), partition=partition))
+        await asyncio.gather(*sends)
+        return last
