@@ -92,7 +92,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         server.server_port,
         ", ".join(f"{k}={v}" for k, v in system.backends.items()),
     )
-    signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -102,6 +102,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             follower.stop()
         system.close()
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _resolve(host: str) -> str:

@@ -55,7 +55,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         elasticsearch_url=_elasticsearch_url(env.get("COHORTLINE_ELASTICSEARCH_URL")),
         api_keys=parse_api_keys(env.get("COHORTLINE_API_KEYS")),
         kafka_topic=_name("COHORTLINE_KAFKA_TOPIC", env.get("COHORTLINE_KAFKA_TOPIC"), "cohortline.events"),
-        kafka_partitions=_positive_int("COHORTLINE_KAFKA_PARTITIONS", env.get("COHORTLINE_KAFKA_PARTITIONS"), 4),
+        kafka_partitions=_positive_int(
+            "COHORTLINE_KAFKA_PARTITIONS", env.get("COHORTLINE_KAFKA_PARTITIONS"), 4
+        ),
         search_index=_name(
             "COHORTLINE_ELASTICSEARCH_INDEX", env.get("COHORTLINE_ELASTICSEARCH_INDEX"), "cohortline-users"
         ),

@@ -1,0 +1,58 @@
+"""``python -m infra.services up|down|status|env`` (and ``cohortline services ...``)."""
+
+from __future__ import annotations
+
+import sys
+
+from .errors import ServiceError
+from .manager import down, env_lines, status, up
+
+USAGE = """usage: services {up,down,status,env}
+
+  up      install what is missing, start PostgreSQL, Kafka and Elasticsearch on 127.0.0.1
+  down    stop what up started (data stays)
+  status  say what is installed and running
+  env     print export lines for the running services: eval "$(... env)"
+
+settings (environment): COHORTLINE_SERVICES_DIR (default ./var/services),
+COHORTLINE_POSTGRES_PORT (55432), COHORTLINE_KAFKA_PORT (59092),
+COHORTLINE_KAFKA_CONTROLLER_PORT (59093), COHORTLINE_ELASTICSEARCH_PORT (59200),
+COHORTLINE_POSTGRES_DURABLE=1 for fsync and synchronous_commit on (benchmarks)."""
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+def main(argv: list[str]) -> int:
+    """Run one command; return the exit code (1 on ServiceError, 2 on bad usage)."""
+    if len(argv) != 1 or argv[0] in ("-h", "--help", "help"):
+        wanted_help = len(argv) == 1
+        print(USAGE, file=sys.stdout if wanted_help else sys.stderr)
+        return 0 if wanted_help else 2
+    command = argv[0]
+    try:
+        if command == "up":
+            up(_print)
+        elif command == "down":
+            down(_print)
+        elif command == "status":
+            for entry in status():
+                _print(entry.line())
+        elif command == "env":
+            lines = env_lines()
+            if not lines:
+                print("no services running; start them with: services up", file=sys.stderr)
+            for line in lines:
+                _print(line)
+        else:
+            print(f"unknown command {command!r}\n{USAGE}", file=sys.stderr)
+            return 2
+    except ServiceError as error:
+        message = str(error) if error.tail_shown else error.details()
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,71 @@
+"""The full stack over HTTP: PostgreSQL event store → relay → Kafka → Faust worker → PostgreSQL and
+Elasticsearch read models → Flask."""
+
+import requests
+
+from tests.processes import Command, serve, wait_until
+
+KEYS = "prod-key:producer,read-key:reader"
+
+
+def test_an_order_travels_the_whole_way(full_stack_env, tmp_path):
+    env = dict(full_stack_env, COHORTLINE_API_KEYS=KEYS)
+    server, base = serve(env, tmp_path)
+    relay = Command(["relay"], env, tmp_path, "relay")
+    worker = Command(["worker"], env, tmp_path, "worker")
+    try:
+        body = {
+            "events": [
+                {
+                    "type": "UserRegistered",
+                    "user_id": "12583",
+                    "occurred_at": "2010-12-01T08:00:00Z",
+                    "data": {"channel": "web"},
+                    "context": {"country": "FR", "channel": "web"},
+                },
+                {
+                    "type": "OrderPlaced",
+                    "user_id": "12583",
+                    "occurred_at": "2010-12-01T08:45:00Z",
+                    "data": {"order_id": "536370", "amount": "855.86", "currency": "GBP"},
+                    "context": {"country": "FR"},
+                },
+            ]
+        }
+        created = requests.post(
+            f"{base}/v1/events", json=body, headers={"Authorization": "Bearer prod-key"}, timeout=10
+        )
+        assert created.status_code == 201, created.text
+        last = created.json()["last_position"]
+        headers = {"Authorization": "Bearer read-key"}
+
+        def user_state():
+            response = requests.get(
+                f"{base}/v1/users/12583",
+                params={"min_position": last, "wait_ms": 2000},
+                headers=headers,
+                timeout=15,
+            )
+            return response.json() if response.status_code == 200 else None
+
+        state = wait_until(user_state, 180, "the order in the read model", server, relay, worker)
+        assert (state["orders"], state["signup_at"], state["channel"]) == (1, "2010-12-01T08:00:00Z", "web")
+
+        def searched():
+            response = requests.get(
+                f"{base}/v1/users/search", params={"country": "FR"}, headers=headers, timeout=10
+            )
+            return response.json()["users"]
+
+        found = wait_until(searched, 60, "the user document in Elasticsearch", server, relay, worker)
+        assert found[0]["user_id"] == "12583" and found[0]["orders"] == 1
+        status = requests.get(f"{base}/v1/status", headers=headers, timeout=10).json()
+        assert (
+            status["backends"]["search"] == "elasticsearch" and status["backends"]["projections"] == "kafka"
+        )
+        assert status["head"] == last and status["projections"][0]["lag_events"] == 0
+        stopped = {c.name: c.stop(timeout=30) for c in (worker, relay, server)}
+        assert stopped == {"worker": 0, "relay": 0, "serve": 0}, [c.output() for c in (worker, relay, server)]
+    finally:
+        for command in (worker, relay, server):
+            command.stop()

@@ -1,0 +1,70 @@
+"""A Faust worker projects the relayed events into PostgreSQL and Elasticsearch, exactly once."""
+
+from elasticsearch import Elasticsearch
+from sqlalchemy import select
+
+from infra.database import create_database_engine, open_event_store
+from projections.presenters import present_user
+from projections.runner import dead_letters
+from projections.search import ElasticsearchUsers
+from projections.tracking import progress
+from projections.users import users
+from streams.log_reader import LogReader
+from streams.relay import Relay
+from tests.integration.streaming import relay_until_caught_up
+from tests.processes import Command, wait_until
+from tests.properties import expected_users
+from tests.unit.factories import envelope
+
+
+def history(offset: int = 0):
+    for n in range(offset, offset + 30):
+        user = f"u{n % 7}"
+        yield envelope("SessionStarted", user_id=user, at=f"2011-02-{n % 28 + 1:02d}T10:00:00Z")
+        yield envelope(
+            "OrderPlaced",
+            user_id=user,
+            order_id=f"o{n}",
+            amount=f"{n}.50",
+            currency="EUR",
+            at=f"2011-01-{n % 28 + 1:02d}T10:00:00Z",
+        )
+        yield envelope("OrderPaid", user_id=user, order_id=f"o{n}", amount=f"{n}.50")
+
+
+def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack_env, tmp_path):
+    engine = create_database_engine(full_stack_env["COHORTLINE_DATABASE_URL"])
+    store = open_event_store(engine)
+    topic = full_stack_env["COHORTLINE_KAFKA_TOPIC"]
+    relay = Relay(LogReader(store), engine, full_stack_env["COHORTLINE_KAFKA_URL"][8:], topic, partitions=4)
+    worker = Command(["worker"], full_stack_env, tmp_path, "worker")
+    es = Elasticsearch(full_stack_env["COHORTLINE_ELASTICSEARCH_URL"])
+    index = ElasticsearchUsers(es, full_stack_env["COHORTLINE_ELASTICSEARCH_INDEX"])
+    try:
+        store.record(list(history()))
+        head = relay_until_caught_up(relay)
+
+        def caught_up(target: int) -> bool:
+            with engine.connect() as conn:
+                return progress(conn, "users", 4).position >= target
+
+        wait_until(lambda: caught_up(head), 120, "the worker to apply the log", worker)
+        relay.save_position(0)  # the relay republishes everything, as after a crash
+        store.record(list(history(offset=30)))
+        head = relay_until_caught_up(relay)
+        wait_until(lambda: caught_up(head), 120, "the worker to apply the republished log", worker)
+
+        everything = LogReader(store).read(0, 10_000)
+        expected = expected_users(everything)
+        with engine.connect() as conn:
+            rows = {r["user_id"]: present_user(dict(r)) for r in conn.execute(select(users)).mappings()}
+            assert conn.execute(select(dead_letters)).first() is None
+        assert rows == expected
+        es.indices.refresh(index=index.index)
+        for user_id, row in rows.items():
+            assert index.get(user_id) == row
+    finally:
+        worker.stop()
+        es.close()
+        store.close()
+        engine.dispose()

@@ -1,0 +1,45 @@
+import pytest
+
+from infra.config import ConfigError, hash_key, load_settings
+
+
+def test_defaults_are_the_embedded_mode(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({})
+    assert settings.embedded
+    assert settings.database_url == f"sqlite:///{tmp_path / 'var' / 'cohortline.db'}"
+    assert settings.elasticsearch_url is None and settings.api_keys == {}
+
+
+def test_services_urls_and_keys_are_read():
+    settings = load_settings(
+        {
+            "COHORTLINE_DATABASE_URL": "postgresql://postgres@127.0.0.1:55432/cohortline",
+            "COHORTLINE_KAFKA_URL": "kafka://127.0.0.1:59092",
+            "COHORTLINE_ELASTICSEARCH_URL": "http://127.0.0.1:59200/",
+            "COHORTLINE_API_KEYS": "k1:producer, k2:reader+auditor",
+        }
+    )
+    assert settings.database_url == "postgresql+psycopg2://postgres@127.0.0.1:55432/cohortline"
+    assert settings.kafka_servers == ("127.0.0.1:59092",) and not settings.embedded
+    assert settings.elasticsearch_url == "http://127.0.0.1:59200"
+    assert settings.api_keys == {hash_key("k1"): {"producer"}, hash_key("k2"): {"reader", "auditor"}}
+    assert "k1" not in str(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("COHORTLINE_DATABASE_URL", "mysql://x/y"),
+        ("COHORTLINE_DATABASE_URL", "postgresql://host-without-db"),
+        ("COHORTLINE_KAFKA_URL", "127.0.0.1:9092"),
+        ("COHORTLINE_ELASTICSEARCH_URL", "ftp://x"),
+        ("COHORTLINE_API_KEYS", "k1:superuser"),
+        ("COHORTLINE_API_KEYS", "k1"),
+        ("COHORTLINE_KAFKA_PARTITIONS", "0"),
+    ],
+)
+def test_a_malformed_variable_is_named(variable, value):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: value})
+    assert caught.value.variable == variable and variable in str(caught.value)

@@ -1,0 +1,113 @@
+from decimal import Decimal
+
+import pytest
+
+from domain.catalogue import TYPES
+from domain.envelope import InvalidEnvelope, parse_envelope
+from domain.events import EVENT_CLASSES
+from tests.unit.factories import raw
+
+
+def errors_of(event: object) -> list[tuple[str, str]]:
+    with pytest.raises(InvalidEnvelope) as caught:
+        parse_envelope(event)
+    return [(e.field, e.message) for e in caught.value.errors]
+
+
+def test_a_valid_order_is_normalised():
+    env = parse_envelope(
+        {
+            "event_id": "8F0A0310-91C5-4CF7-B256-21F4CD71E0A3",
+            "type": "OrderPlaced",
+            "occurred_at": "2011-01-04T11:00:00+01:00",
+            "user_id": "17850",
+            "data": {
+                "order_id": "536365",
+                "amount": "139.12",
+                "currency": "GBP",
+                "items": [{"sku": "85123A", "quantity": 6, "unit_price": 2.55}],
+            },
+            "context": {"country": "GB", "channel": "web"},
+        }
+    )
+    assert env.event_id == "8f0a0310-91c5-4cf7-b256-21f4cd71e0a3"
+    assert env.occurred_at.isoformat() == "2011-01-04T10:00:00+00:00"
+    assert env.data["amount"] == Decimal("139.12")
+    assert env.data["items"][0]["unit_price"] == Decimal("2.55")
+    assert env.stream_key == "536365"
+
+
+def test_every_problem_of_an_event_is_reported():
+    found = errors_of(
+        {
+            "type": "OrderPlaced",
+            "occurred_at": "yesterday",
+            "data": {"amount": "-1", "currency": "pounds", "extra": 1},
+            "surprise": True,
+        }
+    )
+    assert ("surprise", "unknown field") in found
+    fields = {f for f, _ in found}
+    assert {"occurred_at", "user_id", "data.order_id", "data.amount", "data.currency", "data.extra"} <= fields
+
+
+def test_unknown_type_and_sender_only_types_are_refused():
+    assert errors_of(raw("OrderTeleported"))[0][0] == "type"
+    assert errors_of(raw("PersonalDataErased"))[0][0] == "type"
+
+
+def test_campaign_facts_take_no_user():
+    event = raw(
+        "CampaignCreated",
+        user_id="u1",
+        campaign_id="c1",
+        name="Spring",
+        kind="activity",
+        starts_at="2011-03-01T00:00:00Z",
+    )
+    assert ("user_id", "CampaignCreated takes no user_id") in errors_of(event)
+    del event["user_id"]
+    assert parse_envelope(event).user_id is None
+
+
+@pytest.mark.parametrize(
+    ("type_", "data", "field"),
+    [
+        ("SatisfactionRated", {"score": 6}, "data.score"),
+        ("SatisfactionRated", {"score": True}, "data.score"),
+        ("PointsEarned", {"points": 0}, "data.points"),
+        ("OrderRefunded", {"order_id": "o", "amount": "0"}, "data.amount"),
+        ("OrderPaid", {"order_id": "o", "amount": "NaN"}, "data.amount"),
+        ("OrderPaid", {"order_id": "o", "amount": 1e400}, "data.amount"),
+        ("SceneVisited", {"scene": "casino"}, "data.scene"),
+        ("SceneVisited", {"scene": "social", "duration_ms": -1}, "data.duration_ms"),
+        (
+            "OrderPlaced",
+            {
+                "order_id": "o",
+                "amount": "1",
+                "currency": "GBP",
+                "items": [{"sku": "a", "quantity": 0, "unit_price": 1}],
+            },
+            "data.items[0].quantity",
+        ),
+    ],
+)
+def test_out_of_range_values_name_their_field(type_, data, field):
+    assert field in {f for f, _ in errors_of(raw(type_, **data))}
+
+
+def test_bad_context_and_user_id():
+    event = raw("SessionStarted", user_id="")
+    event["context"] = {"country": "United Kingdom", "mood": "happy"}
+    fields = {f for f, _ in errors_of(event)}
+    assert fields == {"user_id", "context.country", "context.mood"}
+
+
+def test_timestamps_need_an_offset():
+    assert errors_of(raw("SessionStarted", at="2011-01-04T10:00:00"))[0][0] == "occurred_at"
+
+
+def test_the_catalogue_names_every_type_of_events_md():
+    assert set(TYPES) == set(EVENT_CLASSES) and len(TYPES) == 24
+    assert TYPES["TicketOpened"].personal_fields == ("subject",)

@@ -1,0 +1,14 @@
+"""The user state read model equals a batch recomputation for any arrival order (embedded: SQLite)."""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.properties import arrivals, event_histories, expected_users, projected_users
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_arrival_order_gives_the_batch_answer(sqlite_engine, data):
+    events = data.draw(event_histories())
+    batches = data.draw(arrivals(events))
+    assert projected_users(sqlite_engine, batches) == expected_users(events)
