@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
+from api import openapi
 from api.context import ApiContext
 from api.errors import register_error_handlers
 from api.freshness import NotYet
@@ -21,6 +22,6 @@ def create_app(context: ApiContext) -> Flask:
     def on_not_yet(error: NotYet) -> tuple[Response, int]:
         return jsonify(error.body), 202
 
-    for module in (events, users, status):
+    for module in (events, users, status, openapi):
         app.register_blueprint(module.blueprint)
     return app

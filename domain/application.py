@@ -1,16 +1,23 @@
-"""The application service that records facts: load the streams a batch touches, check every
-fact against its stream's rules, and save the whole batch in one transaction."""
+"""The application service that records facts: check every fact of a batch against its stream's
+rules and its event id against those already recorded, then save the whole batch in one
+transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain.envelope import Envelope
 from domain.errors import BatchRejected, DomainConflict, IndexedConflict
@@ -18,7 +25,21 @@ from domain.events import Fact
 from domain.model import STREAM_CLASSES, StreamAggregate, stream_id
 
 APPEND_ATTEMPTS = 8
+STREAM_CACHE_SIZE = 50_000
 BLANK_CREATED_ON = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class WriteSideStore(Protocol):
+    """What recording needs beyond eventsourcing's recorder; infra implements it in SQL."""
+
+    def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
+        """The stored events of these streams above these versions, in stream order."""
+
+    def seen_event_ids(self, ids: Collection[str]) -> dict[str, tuple[str, int]]:
+        """`event_id → (fingerprint, position)` of the ids already recorded."""
+
+    def remember_event_ids(self, session: Any, rows: Sequence[tuple[str, str, int]]) -> None:
+        """Record `(event_id, fingerprint, position)` rows in the transaction of `session`."""
 
 
 @dataclass(frozen=True)
@@ -29,48 +50,139 @@ class Recorded:
     last_position: int | None
 
 
+def fingerprint(envelope: Envelope) -> str:
+    """What makes two sendings of one event id the same event (decimals compared by value)."""
+    body = {
+        "type": envelope.type,
+        "occurred_at": envelope.occurred_at.isoformat(),
+        "user_id": envelope.user_id,
+        "data": envelope.data,
+        "context": envelope.context,
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=_canonical).encode()).hexdigest()
+
+
+def _canonical(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value.normalize()) if value != 0 else "0"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
 class Cohortline(Application[UUID]):
     """Records catalogue facts in their streams; one instance serves many threads."""
 
     name = "cohortline"
 
-    def record(self, envelopes: Sequence[Envelope]) -> Recorded:
-        """Append every fact of the batch, or none (BatchRejected lists each broken rule).
+    def __init__(self, env: Mapping[str, str] | None = None):
+        super().__init__(env)
+        self.write_store: WriteSideStore | None = None
+        self._streams: OrderedDict[UUID, StreamAggregate] = OrderedDict()
+        self._streams_lock = threading.Lock()
 
-        A concurrent writer to the same stream makes the save fail on the stream's version index;
-        the batch is then checked again against the new state and retried."""
+    def attach(self, write_store: WriteSideStore) -> None:
+        self.write_store = write_store
+
+    def record(self, envelopes: Sequence[Envelope]) -> Recorded:
+        """Append every new fact of the batch, or none.
+
+        An event id already recorded with the same content is a duplicate (not appended again);
+        with other content it is a conflict. Rule breaks and reused ids raise BatchRejected, listing
+        each by index. A concurrent writer to the same stream or event id makes the save fail on a
+        unique index; the batch is then checked again and retried."""
+        assert self.write_store is not None, "attach a WriteSideStore first"
         for attempt in range(APPEND_ATTEMPTS):
-            aggregates = self._decide(envelopes)
             try:
-                recordings = self.save(*aggregates.values())
+                return self._record_once(envelopes)
             except IntegrityError:
                 if attempt == APPEND_ATTEMPTS - 1:
                     raise
-                continue
-            positions = [r.notification.id for r in recordings]
-            return Recorded(
-                appended=len(positions),
-                duplicates=0,
-                first_position=min(positions, default=None),
-                last_position=max(positions, default=None),
-            )
         raise AssertionError("unreachable")
 
-    def _decide(self, envelopes: Sequence[Envelope]) -> dict[UUID, StreamAggregate]:
-        aggregates: dict[UUID, StreamAggregate] = {}
+    def _record_once(self, envelopes: Sequence[Envelope]) -> Recorded:
+        assert self.write_store is not None
+        prints = [fingerprint(e) for e in envelopes]
+        seen = self.write_store.seen_event_ids([e.event_id for e in envelopes])
         conflicts: list[IndexedConflict] = []
+        fresh: list[int] = []
+        first_index: dict[str, int] = {}
+        duplicate_positions: list[int] = []
         for index, envelope in enumerate(envelopes):
-            kind = envelope.spec.stream
-            key = stream_id(kind, envelope.stream_key)
-            aggregate = aggregates.get(key) or self.load(kind, key)
+            known = seen.get(envelope.event_id)
+            earlier = first_index.get(envelope.event_id)
+            if known is not None or earlier is not None:
+                same = known[0] == prints[index] if known else prints[earlier] == prints[index]  # type: ignore[index]
+                if not same:
+                    conflicts.append(_reused(index, envelope.event_id))
+                elif known is not None:
+                    duplicate_positions.append(known[1])
+                continue
+            first_index[envelope.event_id] = index
+            fresh.append(index)
+
+        aggregates = self._load_streams([envelopes[i] for i in fresh])
+        new_events: dict[str, str] = {}
+        for index in fresh:
+            envelope = envelopes[index]
+            aggregate = aggregates[stream_id(envelope.spec.stream, envelope.stream_key)]
             try:
                 aggregate.record(envelope)
             except DomainConflict as conflict:
                 conflicts.append(IndexedConflict(index, conflict.code, conflict.message))
-            aggregates[key] = aggregate
+                continue
+            new_events[envelope.event_id] = prints[index]
         if conflicts:
-            raise BatchRejected(conflicts)
+            raise BatchRejected(sorted(conflicts, key=lambda c: c.index))
+
+        changed = [a for a in aggregates.values() if a.pending_events]
+        positions = self._save(changed, new_events)
+        self._remember(changed)
+        every = positions + duplicate_positions
+        return Recorded(
+            appended=len(positions),
+            duplicates=len(envelopes) - len(positions),
+            first_position=min(every, default=None),
+            last_position=max(every, default=None),
+        )
+
+    def _save(self, aggregates: list[StreamAggregate], new_events: dict[str, str]) -> list[int]:
+        """Save the aggregates' new events and their ids in one transaction; returns positions."""
+        if not aggregates:
+            return []
+        assert self.write_store is not None
+        with self.recorder.transaction(commit=True) as session:  # type: ignore[attr-defined]
+            recordings = self.save(*aggregates, session=session)
+            rows = [
+                (r.domain_event.event_id, new_events[r.domain_event.event_id], r.notification.id)  # type: ignore[attr-defined]
+                for r in recordings
+            ]
+            self.write_store.remember_event_ids(session, rows)
+        return [r.notification.id for r in recordings]
+
+    def _load_streams(self, envelopes: Sequence[Envelope]) -> dict[UUID, StreamAggregate]:
+        """Private copies of the streams these facts go to, brought up to date with one query."""
+        assert self.write_store is not None
+        kinds = {stream_id(e.spec.stream, e.stream_key): e.spec.stream for e in envelopes}
+        with self._streams_lock:
+            cached = {k: self._streams.get(k) for k in kinds}
+        aggregates: dict[UUID, StreamAggregate] = {
+            k: copy.deepcopy(a) if a is not None else STREAM_CLASSES[kinds[k]](k, BLANK_CREATED_ON)
+            for k, a in cached.items()
+        }
+        for stored in self.write_store.events_after({k: a.version for k, a in aggregates.items()}):
+            fact = self.mapper.to_domain_event(stored)
+            assert isinstance(fact, Fact)
+            fact.mutate(aggregates[fact.originator_id])
         return aggregates
+
+    def _remember(self, aggregates: list[StreamAggregate]) -> None:
+        with self._streams_lock:
+            for aggregate in aggregates:
+                self._streams[aggregate.id] = aggregate
+                self._streams.move_to_end(aggregate.id)
+            while len(self._streams) > STREAM_CACHE_SIZE:
+                self._streams.popitem(last=False)
 
     def load(self, kind: str, key: UUID, version: int | None = None) -> StreamAggregate:
         """The stream's aggregate (at `version` when given), blank when it has no events yet."""
@@ -85,3 +197,9 @@ class Cohortline(Application[UUID]):
         """Every fact of one stream, in order, upcast to the current schema."""
         events: list[Any] = list(self.events.get(stream_id(kind, key)))
         return events
+
+
+def _reused(index: int, event_id: str) -> IndexedConflict:
+    return IndexedConflict(
+        index, "event_id_reused", f"event_id {event_id} was already used for an event with other content"
+    )

@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 from api.context import ApiContext
 from domain.application import Cohortline
 from infra.config import Settings
-from infra.database import create_database_engine, open_event_store
+from infra.database import create_database_engine, schema_lock
+from infra.eventstore import open_event_store
 from projections.runner import ProjectionRunner
 from projections.schema import metadata
 from projections.search import ElasticsearchUsers, SqlUsers
@@ -49,7 +50,8 @@ class System:
 def build_system(settings: Settings) -> System:
     engine = create_database_engine(settings.database_url)
     event_store = open_event_store(engine)
-    metadata.create_all(engine)
+    with schema_lock(engine):
+        metadata.create_all(engine)
     elasticsearch = None
     es_users: ElasticsearchUsers | None = None
     if settings.elasticsearch_url:

@@ -113,14 +113,17 @@ def _resolve(host: str) -> str:
 
 
 def _relay(settings: Settings, args: argparse.Namespace) -> int:
-    from infra.database import create_database_engine, open_event_store
+    from infra.database import create_database_engine, schema_lock
+    from infra.eventstore import open_event_store
     from streams.log_reader import LogReader
-    from streams.relay import Relay
+    from streams.relay import Relay, relay_metadata
 
     if settings.embedded:
         print("cohortline: relay needs COHORTLINE_KAFKA_URL (see `cohortline services env`)", file=sys.stderr)
         return 2
     engine = create_database_engine(settings.database_url, pool_size=2)
+    with schema_lock(engine):
+        relay_metadata.create_all(engine)
     relay = Relay(
         LogReader(open_event_store(engine)),
         engine,

@@ -1,20 +1,16 @@
-"""SQLAlchemy engines for the event store and the read models, and the event store's wiring."""
+"""SQLAlchemy engines for the event store and the read models."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory
-from eventsourcing.utils import Environment
-from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
-from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import sessionmaker
-
-from domain.application import Cohortline
+from sqlalchemy import Engine, create_engine, event, text
 
 SQLITE_BUSY_TIMEOUT_S = 30
+SCHEMA_LOCK_KEY = 0x436F686F  # "Coho"
 
 
 def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -46,19 +42,16 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def open_event_store(engine: Engine) -> Cohortline:
-    """The recording application, its stored events in the `cohortline_events` table of `engine`."""
-
-    class EngineFactory(SQLAlchemyFactory):
-        def __init__(self, env: Environment):
-            InfrastructureFactory.__init__(self, env)
-            self._schema_name = None
-            self.datastore = SQLAlchemyDatastore(session_maker=sessionmaker(bind=engine))
-
-    class WiredCohortline(Cohortline):
-        name = Cohortline.name
-
-        def construct_factory(self, env: Environment) -> InfrastructureFactory:
-            return EngineFactory(env)
-
-    return WiredCohortline(env={"CREATE_TABLE": "y"})
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[None]:
+    """Serialise schema set-up across processes starting together (PostgreSQL advisory lock)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            conn.commit()

@@ -68,7 +68,6 @@ class Relay:
         self.topic = topic
         self.partitions = partitions
         self.batch_size = batch_size
-        relay_metadata.create_all(engine)
 
     def saved_position(self) -> int:
         with self.engine.connect() as conn:

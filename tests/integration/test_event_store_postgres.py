@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import inspect, text
 
 from domain.errors import BatchRejected
-from infra.database import create_database_engine, open_event_store
+from infra.database import create_database_engine
+from infra.eventstore import open_event_store
 from tests.unit.factories import envelope
 
 

@@ -3,14 +3,15 @@
 from elasticsearch import Elasticsearch
 from sqlalchemy import select
 
-from infra.database import create_database_engine, open_event_store
+from infra.database import create_database_engine
+from infra.eventstore import open_event_store
 from projections.presenters import present_user
 from projections.runner import dead_letters
 from projections.search import ElasticsearchUsers
 from projections.tracking import progress
 from projections.users import users
 from streams.log_reader import LogReader
-from streams.relay import Relay
+from streams.relay import Relay, relay_metadata
 from tests.integration.streaming import relay_until_caught_up
 from tests.processes import Command, wait_until
 from tests.properties import expected_users
@@ -35,6 +36,7 @@ def history(offset: int = 0):
 def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack_env, tmp_path):
     engine = create_database_engine(full_stack_env["COHORTLINE_DATABASE_URL"])
     store = open_event_store(engine)
+    relay_metadata.create_all(engine)
     topic = full_stack_env["COHORTLINE_KAFKA_TOPIC"]
     relay = Relay(LogReader(store), engine, full_stack_env["COHORTLINE_KAFKA_URL"][8:], topic, partitions=4)
     worker = Command(["worker"], full_stack_env, tmp_path, "worker")

@@ -1,0 +1,361 @@
+"""GET /v1/openapi.json: the OpenAPI 3.1 description of every route, built from the same catalogue
+that validates events, so the two cannot drift apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from domain.catalogue import CONTEXT_FIELDS, TYPES, FieldSpec, TypeSpec
+
+blueprint = Blueprint("openapi", __name__)
+
+ERROR_CODES = {
+    400: "invalid_json, invalid_parameter",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found, user_not_found",
+    409: "conflict (details carry per-event codes such as order_not_placed, event_id_reused)",
+    413: "batch_too_large",
+    422: "validation_failed",
+}
+
+
+@blueprint.get("/v1/openapi.json")
+def openapi() -> Response:
+    return jsonify(document())
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Cohortline",
+            "version": "1.0.0",
+            "description": "Event-sourced retention and engagement analytics. Every error is "
+            '{"error": {"code", "message", "details"}} with a stable code.',
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/events": {"post": _append()},
+            "/v1/users/{user_id}": {"get": _user()},
+            "/v1/users/search": {"get": _search()},
+            "/v1/status": {"get": _status()},
+            "/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})}
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": _error_schema(),
+                "Event": {"oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in _sender_types()]},
+                "Context": _object(CONTEXT_FIELDS),
+                "UserState": _user_state_schema(),
+                **{spec.name: _event_schema(spec) for spec in TYPES.values() if spec.accepted_from_senders},
+            },
+            "responses": {str(status): _error_response(status) for status in ERROR_CODES},
+        },
+    }
+
+
+def _sender_types() -> list[str]:
+    return [spec.name for spec in TYPES.values() if spec.accepted_from_senders]
+
+
+def _append() -> dict[str, Any]:
+    return {
+        "summary": "Append a batch of 1 to 1,000 events (at most 5 MB) atomically (role: producer)",
+        "requestBody": {
+            "required": True,
+            "content": _json(
+                {
+                    "type": "object",
+                    "required": ["events"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "events": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": 1000,
+                            "items": {"$ref": "#/components/schemas/Event"},
+                        }
+                    },
+                }
+            ),
+        },
+        "responses": {
+            "201": {
+                "description": "Appended; duplicates (same event_id, same content) were not appended again",
+                "content": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "appended": {"type": "integer"},
+                            "duplicates": {"type": "integer"},
+                            "first_position": {"type": ["integer", "null"]},
+                            "last_position": {"type": ["integer", "null"]},
+                        },
+                    }
+                ),
+            },
+            **_errors(400, 401, 403, 409, 413, 422),
+        },
+    }
+
+
+def _freshness_parameters() -> list[dict[str, Any]]:
+    return [
+        _query("min_position", {"type": "integer", "minimum": 0}, "wait until the read models reach it"),
+        _query(
+            "wait_ms", {"type": "integer", "minimum": 0, "maximum": 10000}, "how long to wait (default 0)"
+        ),
+    ]
+
+
+def _stamped(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "allOf": [
+            schema,
+            {
+                "type": "object",
+                "properties": {
+                    "as_of": {"type": "integer", "description": "log position the read models have applied"},
+                    "watermark": {"type": ["string", "null"], "format": "date-time"},
+                },
+            },
+        ]
+    }
+
+
+def _not_yet() -> dict[str, Any]:
+    return {
+        "description": "The read models have not reached min_position within wait_ms",
+        "content": _json(
+            {
+                "type": "object",
+                "properties": {"as_of": {"type": "integer"}, "min_position": {"type": "integer"}},
+            }
+        ),
+    }
+
+
+def _user() -> dict[str, Any]:
+    return {
+        "summary": "A user's state (role: reader)",
+        "parameters": [
+            {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            *_freshness_parameters(),
+        ],
+        "responses": {
+            "200": {"description": "The user state", "content": _json(_stamped(_ref("UserState")))},
+            "202": _not_yet(),
+            **_errors(400, 401, 403, 404),
+        },
+    }
+
+
+def _search() -> dict[str, Any]:
+    return {
+        "summary": "Search users, newest activity first (role: reader; Elasticsearch when configured)",
+        "parameters": [
+            _query("q", {"type": "string"}, "user id prefix"),
+            _query("country", {"type": "string", "maxLength": 2}, "ISO 3166-1 alpha-2"),
+            _query("min_orders", {"type": "integer", "minimum": 0}, "at least this many orders"),
+            _query("last_active_before", {"type": "string", "format": "date-time"}, "last activity before"),
+            _query("size", {"type": "integer", "minimum": 1, "maximum": 100}, "page size (default 20)"),
+            _query("after", {"type": "string"}, "the `next` cursor of the previous page"),
+            *_freshness_parameters(),
+        ],
+        "responses": {
+            "200": {
+                "description": "A page of users",
+                "content": _json(
+                    _stamped(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "users": {"type": "array", "items": _ref("UserState")},
+                                "next": {"type": ["string", "null"]},
+                            },
+                        }
+                    )
+                ),
+            },
+            "202": _not_yet(),
+            **_errors(400, 401, 403),
+        },
+    }
+
+
+def _status() -> dict[str, Any]:
+    projection = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "position": {"type": "integer"},
+            "lag_events": {"type": "integer"},
+            "lag_seconds": {"type": "number"},
+            "watermark": {"type": ["string", "null"], "format": "date-time"},
+        },
+    }
+    return {
+        "summary": "The log's head and each projection's lag (role: reader)",
+        "responses": {
+            "200": {
+                "description": "Status",
+                "content": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "head": {"type": "integer"},
+                            "projections": {"type": "array", "items": projection},
+                            "backends": {"type": "object", "additionalProperties": {"type": "string"}},
+                        },
+                    }
+                ),
+            },
+            **_errors(401, 403),
+        },
+    }
+
+
+def _event_schema(spec: TypeSpec) -> dict[str, Any]:
+    required = ["type", "occurred_at"] + (["user_id"] if spec.needs_user else [])
+    properties: dict[str, Any] = {
+        "event_id": {"type": "string", "format": "uuid", "description": "idempotency key"},
+        "type": {"const": spec.name},
+        "occurred_at": {"type": "string", "format": "date-time"},
+        "data": _object(spec.fields),
+        "context": _ref("Context"),
+    }
+    if spec.needs_user:
+        properties["user_id"] = {"type": "string", "minLength": 1, "maxLength": 128}
+    if any(f.required for f in spec.fields):
+        required.append("data")
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": properties}
+
+
+def _object(fields: tuple[FieldSpec, ...]) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {f.name: _field(f) for f in fields},
+    }
+    required = [f.name for f in fields if f.required]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+_DECIMAL = {"type": ["string", "number"], "pattern": r"^-?\d+(\.\d+)?$", "description": "decimal"}
+
+
+def _field(spec: FieldSpec) -> dict[str, Any]:
+    if spec.kind == "string":
+        return {"type": "string", "minLength": 1, "maxLength": spec.max_length}
+    if spec.kind == "enum":
+        return {"enum": list(spec.choices)}
+    if spec.kind == "int":
+        schema: dict[str, Any] = {"type": "integer", "minimum": spec.minimum}
+        if spec.maximum is not None:
+            schema["maximum"] = spec.maximum
+        return schema
+    if spec.kind == "decimal":
+        bound = "exclusiveMinimum" if spec.exclusive_minimum else "minimum"
+        return {**_DECIMAL, "description": f"decimal, {bound} {spec.minimum}"}
+    if spec.kind == "timestamp":
+        return {"type": "string", "format": "date-time"}
+    if spec.kind == "items":
+        item = {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["sku", "quantity", "unit_price"],
+            "properties": {
+                "sku": {"type": "string"},
+                "quantity": {"type": "integer", "minimum": 1},
+                "unit_price": _DECIMAL,
+            },
+        }
+        return {"type": "array", "items": item}
+    return {"type": "object"}
+
+
+def _user_state_schema() -> dict[str, Any]:
+    time = {"type": ["string", "null"], "format": "date-time"}
+    return {
+        "type": "object",
+        "properties": {
+            "user_id": {"type": "string"},
+            "first_seen_at": {"type": "string", "format": "date-time"},
+            "signup_at": time,
+            "first_order_at": time,
+            "last_active_at": time,
+            "last_order_at": time,
+            "orders": {"type": "integer"},
+            "net_revenue": {"type": "string", "description": "decimal: paid minus refunded"},
+            "points": {"type": "integer"},
+            "open_tickets": {"type": "integer"},
+            "country": {"type": ["string", "null"]},
+            "channel": {"type": ["string", "null"]},
+            "tier": {"type": ["string", "null"]},
+            "last_position": {"type": "integer"},
+        },
+    }
+
+
+def _error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "details"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "details": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "index": {"type": ["integer", "null"]},
+                                "field": {"type": "string"},
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    }
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    return {"description": f"codes: {ERROR_CODES[status]}", "content": _json(_ref("Error"))}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"$ref": f"#/components/responses/{s}"} for s in statuses}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
