@@ -262,6 +262,10 @@ _DECIMAL = {"type": ["string", "number"], "pattern": r"^-?\d+(\.\d+)?$", "descri
 def _field(spec: FieldSpec) -> dict[str, Any]:
     if spec.kind == "string":
         return {"type": "string", "minLength": 1, "maxLength": spec.max_length}
+    if spec.kind == "currency":
+        return {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217"}
+    if spec.kind == "country":
+        return {"type": "string", "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2"}
     if spec.kind == "enum":
         return {"enum": list(spec.choices)}
     if spec.kind == "int":

@@ -4,15 +4,11 @@ transaction."""
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -25,7 +21,7 @@ from domain.events import Fact
 from domain.model import STREAM_CLASSES, StreamAggregate, stream_id
 
 APPEND_ATTEMPTS = 8
-STREAM_CACHE_SIZE = 50_000
+STREAM_CACHE_SIZE = 10_000
 BLANK_CREATED_ON = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -35,11 +31,11 @@ class WriteSideStore(Protocol):
     def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
         """The stored events of these streams above these versions, in stream order."""
 
-    def seen_event_ids(self, ids: Collection[str]) -> dict[str, tuple[str, int]]:
-        """`event_id → (fingerprint, position)` of the ids already recorded."""
+    def seen_event_ids(self, ids: Collection[str]) -> dict[str, tuple[int, StoredEvent]]:
+        """`event_id → (position, stored event)` of the ids already recorded.
 
-    def remember_event_ids(self, session: Any, rows: Sequence[tuple[str, str, int]]) -> None:
-        """Record `(event_id, fingerprint, position)` rows in the transaction of `session`."""
+        The recorder behind `events.put(..., event_ids=[...])` keeps each event's id unique, so a
+        concurrent append of the same id fails with IntegrityError."""
 
 
 @dataclass(frozen=True)
@@ -50,24 +46,16 @@ class Recorded:
     last_position: int | None
 
 
-def fingerprint(envelope: Envelope) -> str:
-    """What makes two sendings of one event id the same event (decimals compared by value)."""
-    body = {
-        "type": envelope.type,
-        "occurred_at": envelope.occurred_at.isoformat(),
-        "user_id": envelope.user_id,
-        "data": envelope.data,
-        "context": envelope.context,
-    }
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=_canonical).encode()).hexdigest()
-
-
-def _canonical(value: object) -> str:
-    if isinstance(value, Decimal):
-        return str(value.normalize()) if value != 0 else "0"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+def same_fact(fact: Fact, envelope: Envelope) -> bool:
+    """Whether a stored fact and a new envelope with its event id carry the same content (amounts
+    and times compared by value)."""
+    return (
+        fact.type_name() == envelope.type
+        and fact.occurred_at == envelope.occurred_at
+        and fact.user_id == envelope.user_id
+        and fact.data == envelope.data
+        and fact.context == envelope.context
+    )
 
 
 class Cohortline(Application[UUID]):
@@ -102,7 +90,6 @@ class Cohortline(Application[UUID]):
 
     def _record_once(self, envelopes: Sequence[Envelope]) -> Recorded:
         assert self.write_store is not None
-        prints = [fingerprint(e) for e in envelopes]
         seen = self.write_store.seen_event_ids([e.event_id for e in envelopes])
         conflicts: list[IndexedConflict] = []
         fresh: list[int] = []
@@ -111,32 +98,31 @@ class Cohortline(Application[UUID]):
         for index, envelope in enumerate(envelopes):
             known = seen.get(envelope.event_id)
             earlier = first_index.get(envelope.event_id)
-            if known is not None or earlier is not None:
-                same = known[0] == prints[index] if known else prints[earlier] == prints[index]  # type: ignore[index]
-                if not same:
+            if known is not None:
+                position, stored = known
+                if same_fact(self._fact(stored), envelope):
+                    duplicate_positions.append(position)
+                else:
                     conflicts.append(_reused(index, envelope.event_id))
-                elif known is not None:
-                    duplicate_positions.append(known[1])
-                continue
-            first_index[envelope.event_id] = index
-            fresh.append(index)
+            elif earlier is not None:
+                if envelopes[earlier] != envelope:
+                    conflicts.append(_reused(index, envelope.event_id))
+            else:
+                first_index[envelope.event_id] = index
+                fresh.append(index)
 
-        aggregates = self._load_streams([envelopes[i] for i in fresh])
-        new_events: dict[str, str] = {}
+        streams = {i: stream_id(envelopes[i].spec.stream, envelopes[i].stream_key) for i in fresh}
+        aggregates = self._load_streams({key: envelopes[i].spec.stream for i, key in streams.items()})
         for index in fresh:
-            envelope = envelopes[index]
-            aggregate = aggregates[stream_id(envelope.spec.stream, envelope.stream_key)]
             try:
-                aggregate.record(envelope)
+                aggregates[streams[index]].record(envelopes[index])
             except DomainConflict as conflict:
                 conflicts.append(IndexedConflict(index, conflict.code, conflict.message))
-                continue
-            new_events[envelope.event_id] = prints[index]
         if conflicts:
             raise BatchRejected(sorted(conflicts, key=lambda c: c.index))
 
         changed = [a for a in aggregates.values() if a.pending_events]
-        positions = self._save(changed, new_events)
+        positions = self._save(changed)
         self._remember(changed)
         every = positions + duplicate_positions
         return Recorded(
@@ -146,33 +132,31 @@ class Cohortline(Application[UUID]):
             last_position=max(every, default=None),
         )
 
-    def _save(self, aggregates: list[StreamAggregate], new_events: dict[str, str]) -> list[int]:
-        """Save the aggregates' new events and their ids in one transaction; returns positions."""
+    def _save(self, aggregates: list[StreamAggregate]) -> list[int]:
+        """Save the aggregates' new events, with their ids, in one transaction; returns positions."""
         if not aggregates:
             return []
-        assert self.write_store is not None
+        events: list[Fact] = [e for a in aggregates for e in a.collect_events()]  # type: ignore[misc]
         with self.recorder.transaction(commit=True) as session:  # type: ignore[attr-defined]
-            recordings = self.save(*aggregates, session=session)
-            rows = [
-                (r.domain_event.event_id, new_events[r.domain_event.event_id], r.notification.id)  # type: ignore[attr-defined]
-                for r in recordings
-            ]
-            self.write_store.remember_event_ids(session, rows)
+            recordings = self.events.put(events, session=session, event_ids=[e.event_id for e in events])
         return [r.notification.id for r in recordings]
 
-    def _load_streams(self, envelopes: Sequence[Envelope]) -> dict[UUID, StreamAggregate]:
-        """Private copies of the streams these facts go to, brought up to date with one query."""
+    def _fact(self, stored: StoredEvent) -> Fact:
+        fact = self.mapper.to_domain_event(stored)
+        assert isinstance(fact, Fact)
+        return fact
+
+    def _load_streams(self, kinds: Mapping[UUID, str]) -> dict[UUID, StreamAggregate]:
+        """Private copies of these streams, brought up to date with one query."""
         assert self.write_store is not None
-        kinds = {stream_id(e.spec.stream, e.stream_key): e.spec.stream for e in envelopes}
         with self._streams_lock:
             cached = {k: self._streams.get(k) for k in kinds}
         aggregates: dict[UUID, StreamAggregate] = {
-            k: copy.deepcopy(a) if a is not None else STREAM_CLASSES[kinds[k]](k, BLANK_CREATED_ON)
+            k: a.clone() if a is not None else STREAM_CLASSES[kinds[k]](k, BLANK_CREATED_ON)
             for k, a in cached.items()
         }
         for stored in self.write_store.events_after({k: a.version for k, a in aggregates.items()}):
-            fact = self.mapper.to_domain_event(stored)
-            assert isinstance(fact, Fact)
+            fact = self._fact(stored)
             fact.mutate(aggregates[fact.originator_id])
         return aggregates
 

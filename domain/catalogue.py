@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-FieldKind = Literal["string", "decimal", "int", "timestamp", "object", "items", "enum"]
+FieldKind = Literal["string", "currency", "country", "decimal", "int", "timestamp", "object", "items", "enum"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def _enum(name: str, *choices: str, required: bool = True) -> FieldSpec:
 
 
 def _currency() -> FieldSpec:
-    return FieldSpec("currency", "string", True, max_length=3)
+    return FieldSpec("currency", "currency", True, max_length=3)
 
 
 SCENES = ("shopping", "social", "content")
@@ -210,7 +210,7 @@ TYPES: dict[str, TypeSpec] = {
 CONTEXT_FIELDS: tuple[FieldSpec, ...] = (
     _s("channel", max_length=64),
     _s("platform", max_length=64),
-    FieldSpec("country", "string", max_length=2),
+    FieldSpec("country", "country", max_length=2),
     _s("campaign_id", max_length=128),
     _s("session_id", max_length=128),
 )

@@ -130,6 +130,11 @@ def _user_id(value: object, spec: TypeSpec | None, errors: list[FieldError]) -> 
     return value
 
 
+class _Invalid(Exception):
+    def __init__(self, message: str):
+        self.message = message
+
+
 def _fields(
     value: object,
     specs: tuple[FieldSpec, ...] | None,
@@ -137,6 +142,7 @@ def _fields(
     errors: list[FieldError],
     optional_object: bool = False,
 ) -> dict[str, Any]:
+    """The valid fields of `value` converted; every problem appended to `errors` with its path."""
     if value is None:
         value = {}
     if not isinstance(value, dict):
@@ -144,54 +150,71 @@ def _fields(
         return {}
     if specs is None:
         return {}
-    by_name = {s.name: s for s in specs}
+    by_name, required = _index(specs)
     out: dict[str, Any] = {}
-    for key in sorted(set(value) - set(by_name)):
-        errors.append(FieldError(f"{prefix}.{key}", "unknown field"))
-    for spec in specs:
-        path = f"{prefix}.{spec.name}"
-        if spec.name not in value or value[spec.name] is None:
-            if spec.required:
-                errors.append(FieldError(path, "required"))
+    for name, raw in value.items():
+        spec = by_name.get(name)
+        if spec is None:
+            errors.append(FieldError(f"{prefix}.{name}", "unknown field"))
+        elif raw is None:
             continue
-        parsed = _field_value(spec, value[spec.name], path, errors)
-        if parsed is not None:
-            out[spec.name] = parsed
+        elif spec.kind == "items":
+            items = _items(raw, f"{prefix}.{name}", errors)
+            if items is not None:
+                out[name] = items
+        else:
+            try:
+                out[name] = _CONVERTERS[spec.kind](spec, raw)
+            except _Invalid as invalid:
+                errors.append(FieldError(f"{prefix}.{name}", invalid.message))
+    for name in required:
+        if value.get(name) is None:
+            errors.append(FieldError(f"{prefix}.{name}", "required"))
     return out
 
 
-def _field_value(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> Any:
-    before = len(errors)
-    result = _CONVERTERS[spec.kind](spec, value, path, errors)
-    return result if len(errors) == before else None
+_indexes: dict[int, tuple[dict[str, FieldSpec], tuple[str, ...]]] = {}
 
 
-def _string(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> str | None:
-    if not isinstance(value, str) or not 1 <= len(value) <= spec.max_length:
-        errors.append(FieldError(path, f"must be a string of 1 to {spec.max_length} characters"))
-        return None
-    if spec.name == "currency" and not _CURRENCY.match(value):
-        errors.append(FieldError(path, "must be an ISO 4217 code such as EUR"))
-    if spec.name == "country" and path.startswith("context") and not _COUNTRY.match(value):
-        errors.append(FieldError(path, "must be an ISO 3166-1 alpha-2 code such as GB"))
+def _index(specs: tuple[FieldSpec, ...]) -> tuple[dict[str, FieldSpec], tuple[str, ...]]:
+    """Field specs by name, and the required names, computed once per (module-level) spec tuple."""
+    found = _indexes.get(id(specs))
+    if found is None:
+        found = _indexes[id(specs)] = ({s.name: s for s in specs}, tuple(s.name for s in specs if s.required))
+    return found
+
+
+def _string(spec: FieldSpec, value: object) -> str:
+    if value.__class__ is not str or not 0 < len(value) <= spec.max_length:  # type: ignore[arg-type]
+        raise _Invalid(f"must be a string of 1 to {spec.max_length} characters")
+    return value  # type: ignore[return-value]
+
+
+def _currency(spec: FieldSpec, value: object) -> str:
+    if not isinstance(value, str) or not _CURRENCY.match(value):
+        raise _Invalid("must be an ISO 4217 code such as EUR")
     return value
 
 
-def _enum(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> str | None:
+def _country(spec: FieldSpec, value: object) -> str:
+    if not isinstance(value, str) or not _COUNTRY.match(value):
+        raise _Invalid("must be an ISO 3166-1 alpha-2 code such as GB")
+    return value
+
+
+def _enum(spec: FieldSpec, value: object) -> str:
     if value not in spec.choices:
-        errors.append(FieldError(path, f"must be one of {', '.join(spec.choices)}"))
-        return None
+        raise _Invalid(f"must be one of {', '.join(spec.choices)}")
     return str(value)
 
 
-def _decimal(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> Decimal | None:
+def _decimal(spec: FieldSpec, value: object) -> Decimal:
     number = to_decimal(value)
     if number is None:
-        errors.append(FieldError(path, "must be a decimal number (string or number)"))
-        return None
-    bound = Decimal(spec.minimum or 0)
+        raise _Invalid("must be a decimal number (string or number)")
+    bound = spec.minimum or 0
     if number < bound or (spec.exclusive_minimum and number == bound):
-        errors.append(FieldError(path, f"must be {'>' if spec.exclusive_minimum else '>='} {bound}"))
+        raise _Invalid(f"must be {'>' if spec.exclusive_minimum else '>='} {bound}")
     return number
 
 
@@ -200,7 +223,7 @@ def to_decimal(value: object) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         return None
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(value.strip() if isinstance(value, str) else str(value))
     except InvalidOperation:
         return None
     if not number.is_finite() or len(number.as_tuple().digits) > MAX_DECIMAL_DIGITS:
@@ -208,28 +231,26 @@ def to_decimal(value: object) -> Decimal | None:
     return number
 
 
-def _int(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.append(FieldError(path, "must be an integer"))
-        return None
-    if spec.minimum is not None and value < spec.minimum:
-        errors.append(FieldError(path, f"must be >= {spec.minimum}"))
-    if spec.maximum is not None and value > spec.maximum:
-        errors.append(FieldError(path, f"must be <= {spec.maximum}"))
-    return value
+def _int(spec: FieldSpec, value: object) -> int:
+    if value.__class__ is not int:
+        raise _Invalid("must be an integer")
+    if spec.minimum is not None and value < spec.minimum:  # type: ignore[operator]
+        raise _Invalid(f"must be >= {spec.minimum}")
+    if spec.maximum is not None and value > spec.maximum:  # type: ignore[operator]
+        raise _Invalid(f"must be <= {spec.maximum}")
+    return value  # type: ignore[return-value]
 
 
-def _timestamp(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> datetime | None:
+def _timestamp(spec: FieldSpec, value: object) -> datetime:
     parsed = parse_timestamp(value)
     if parsed is None:
-        errors.append(FieldError(path, "must be an RFC 3339 timestamp with offset"))
+        raise _Invalid("must be an RFC 3339 timestamp with offset")
     return parsed
 
 
-def _object(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> dict[str, Any] | None:
+def _object(spec: FieldSpec, value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
-        errors.append(FieldError(path, "must be an object"))
-        return None
+        raise _Invalid("must be an object")
     return value
 
 
@@ -240,19 +261,22 @@ _ITEM_FIELDS = (
 )
 
 
-def _items(spec: FieldSpec, value: object, path: str, errors: list[FieldError]) -> list[dict] | None:
+def _items(value: object, path: str, errors: list[FieldError]) -> list[dict] | None:
     if not isinstance(value, list):
         errors.append(FieldError(path, "must be an array"))
         return None
-    return [_fields(item, _ITEM_FIELDS, f"{path}[{i}]", errors) for i, item in enumerate(value)]
+    before = len(errors)
+    items = [_fields(item, _ITEM_FIELDS, f"{path}[{i}]", errors) for i, item in enumerate(value)]
+    return items if len(errors) == before else None
 
 
-_CONVERTERS = {
+_CONVERTERS: dict[str, Any] = {
     "string": _string,
+    "currency": _currency,
+    "country": _country,
     "enum": _enum,
     "decimal": _decimal,
     "int": _int,
     "timestamp": _timestamp,
     "object": _object,
-    "items": _items,
 }

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
@@ -18,6 +20,7 @@ STREAM_NAMESPACE = UUID("6f1d3b1e-4f59-4c1f-9d35-8b7c3f0f2a10")
 ERASED = "[erased]"
 
 
+@lru_cache(maxsize=200_000)
 def stream_id(kind: str, key: str) -> UUID:
     """The deterministic id of the stream of `kind` named `key` (e.g. the order "A-17")."""
     return uuid5(STREAM_NAMESPACE, f"{kind}:{key}")
@@ -74,6 +77,15 @@ class StreamAggregate:
     def collect_events(self) -> list[Fact]:
         events, self.pending_events = self.pending_events, []
         return events
+
+    def clone(self) -> StreamAggregate:
+        """A copy that can change without changing this one (containers copied; their values are
+        never mutated in place)."""
+        twin = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, (dict, list)):
+                setattr(twin, name, value.copy())
+        return twin
 
     def state(self) -> dict[str, Any]:
         """The entity's state for auditors, without the bookkeeping attributes."""

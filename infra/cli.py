@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "services":
         from infra.services import main as services_main
 
-        return services_main([args.action])
+        return services_main([args.action, *args.names])
     try:
         settings = load_settings()
     except ConfigError as e:
@@ -38,7 +39,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API (and, embedded, the projections)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 2, help="API worker processes (default: cores)"
+    )
     serve.add_argument("--open", action="store_true", help="no API keys; local use only, binds to loopback")
+    serve.add_argument(
+        "--no-projections",
+        action="store_true",
+        help="embedded mode: serve only; another process runs projections",
+    )
     serve.set_defaults(handler=_serve)
 
     commands.add_parser("relay", help="publish the event store's log to Kafka").set_defaults(handler=_relay)
@@ -51,14 +60,14 @@ def _parser() -> argparse.ArgumentParser:
         "services", help="install, start and stop local PostgreSQL, Kafka, Elasticsearch"
     )
     services.add_argument("action", choices=("up", "down", "status", "env"))
+    services.add_argument(
+        "names", nargs="*", metavar="SERVICE", help="up/down only these: postgresql, kafka, elasticsearch"
+    )
     return parser
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from werkzeug.serving import make_server
-
-    from api.app import create_app
-    from infra.bootstrap import build_system
+    from infra.server import serve
 
     if not settings.api_keys and not args.open:
         print(
@@ -73,39 +82,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    system = build_system(settings)
-    follower = None
-    if settings.embedded:
-        from streams.local import LocalFollower
-        from streams.log_reader import LogReader
-
-        follower = LocalFollower(LogReader(system.event_store), system.runners)
-        follower.start()
     if args.open:
         log.warning("OPEN MODE: serving without API keys on %s (loopback only)", args.host)
-    server = make_server(
-        args.host, args.port, create_app(system.api_context(open_mode=args.open)), threaded=True
-    )
-    log.info(
-        "serving on http://%s:%s (%s)",
-        args.host,
-        server.server_port,
-        ", ".join(f"{k}={v}" for k, v in system.backends.items()),
-    )
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if follower is not None:
-            follower.stop()
-        system.close()
-    return 0
-
-
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
+    return serve(settings, args.host, args.port, args.workers, args.open, projections=not args.no_projections)
 
 
 def _resolve(host: str) -> str:

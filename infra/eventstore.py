@@ -1,17 +1,21 @@
-"""The event store's SQL wiring: eventsourcing-sqlalchemy on our engine, the event-id registry, bulk
-reads of many streams, and the database guards that make the store append-only."""
+"""The event store's SQL wiring: eventsourcing-sqlalchemy on our engine, each event's id in a unique
+column, bulk reads of many streams, and the database guards that make the store append-only."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InfrastructureFactory, StoredEvent
+import psycopg2
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, StoredEvent
 from eventsourcing.utils import Environment
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, and_, or_, select, text
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from psycopg2.extras import execute_values
+from sqlalchemy import Column, Engine, MetaData, String, Table, and_, insert, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.application import Cohortline
@@ -19,17 +23,6 @@ from infra.database import schema_lock
 
 EVENTS_TABLE = f"{Cohortline.name}_events"
 READ_CHUNK = 500
-
-write_side_metadata = MetaData()
-event_ids = Table(
-    "cohortline_event_ids",
-    write_side_metadata,
-    Column("event_id", String(36), primary_key=True),
-    Column("fingerprint", String(64), nullable=False),
-    Column("position", BigInteger, nullable=False),
-)
-
-APPEND_ONLY_TABLES = (EVENTS_TABLE, event_ids.name)
 
 
 class SqlWriteStore:
@@ -60,28 +53,111 @@ class SqlWriteStore:
                 ]
         return found
 
-    def seen_event_ids(self, ids: Collection[str]) -> dict[str, tuple[str, int]]:
-        """`event_id → (fingerprint, position)` for the ids already recorded."""
-        seen: dict[str, tuple[str, int]] = {}
+    def seen_event_ids(self, ids: Collection[str]) -> dict[str, tuple[int, StoredEvent]]:
+        """`event_id → (position, stored event)` for the ids already recorded."""
+        seen: dict[str, tuple[int, StoredEvent]] = {}
         unique = sorted(set(ids))
+        c = self.events.c
         with self.engine.connect() as conn:
             for start in range(0, len(unique), READ_CHUNK):
-                query = select(event_ids).where(event_ids.c.event_id.in_(unique[start : start + READ_CHUNK]))
-                seen.update({r.event_id: (r.fingerprint, r.position) for r in conn.execute(query)})
+                query = select(
+                    c.event_id, c.id, c.originator_id, c.originator_version, c.topic, c.state
+                ).where(c.event_id.in_(unique[start : start + READ_CHUNK]))
+                for r in conn.execute(query):
+                    stored = StoredEvent(r.originator_id, r.originator_version, r.topic, bytes(r.state))
+                    seen[str(r.event_id)] = (r.id, stored)
         return seen
 
-    def remember_event_ids(self, session: Session, rows: Sequence[tuple[str, str, int]]) -> None:
-        if rows:
-            session.execute(
-                event_ids.insert(),
-                [{"event_id": e, "fingerprint": f, "position": p} for e, f, p in rows],
-            )
+
+class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
+    """The library's recorder, inserting a whole batch with one statement instead of an ORM object
+    per event, and keeping each event's id in a uniquely indexed column. Same table lock (insert
+    order = commit order), same NOTIFY."""
+
+    _sequence: str | None = None
+
+    def _insert_stored_events(
+        self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int]:
+        if not stored_events:
+            return []
+        event_ids: Sequence[str] = kwargs["event_ids"]
+        self._lock_table(session)
+        with _as_integrity_error():
+            if session.get_bind().dialect.name == "postgresql":
+                ids = self._insert_postgres(session, stored_events, event_ids)
+            else:
+                ids = self._insert_portable(session, stored_events, event_ids)
+        self._notify_channel(session)
+        return ids
+
+    def _insert_postgres(
+        self, session: Session, events: Sequence[StoredEvent], event_ids: Sequence[str]
+    ) -> list[int]:
+        """Positions drawn from the sequence while the table lock is held (so they are in commit
+        order), then one multi-row INSERT per page."""
+        cursor = session.connection().connection.cursor()
+        if self._sequence is None:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", (self.events_table_name,))
+            self._sequence = cursor.fetchone()[0]
+        cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", (self._sequence, len(events)))
+        ids = sorted(row[0] for row in cursor.fetchall())
+        execute_values(
+            cursor,
+            f"INSERT INTO {self.events_table_name} (id, originator_id, originator_version, topic, state, event_id) "
+            "VALUES %s",
+            [
+                (i, str(e.originator_id), e.originator_version, e.topic, e.state, event_id)
+                for i, e, event_id in zip(ids, events, event_ids, strict=True)
+            ],
+            template="(%s, %s::uuid, %s, %s, %s, %s::uuid)",
+            page_size=1000,
+        )
+        return ids
+
+    def _insert_portable(
+        self, session: Session, events: Sequence[StoredEvent], event_ids: Sequence[str]
+    ) -> list[int]:
+        table = _with_event_id(self.events_record_cls.__table__)  # type: ignore[attr-defined]
+        rows = [
+            {
+                "originator_id": e.originator_id,
+                "originator_version": e.originator_version,
+                "topic": e.topic,
+                "state": e.state,
+                "event_id": event_id,
+            }
+            for e, event_id in zip(events, event_ids, strict=True)
+        ]
+        result = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+        return [row[0] for row in result]
+
+
+def _with_event_id(table: Table) -> Table:
+    """The library's events table as it is in the database: with our `event_id` column."""
+    if "event_id" in table.c:
+        return table
+    extended = Table(
+        table.name, MetaData(), *(c._copy() for c in table.columns), Column("event_id", String(36))
+    )
+    return extended
+
+
+@contextmanager
+def _as_integrity_error() -> Iterator[None]:
+    """psycopg2's unique violations as eventsourcing's IntegrityError, which recording retries."""
+    try:
+        yield
+    except psycopg2.IntegrityError as e:
+        raise IntegrityError(str(e)) from e
 
 
 def open_event_store(engine: Engine) -> Cohortline:
     """The recording application, its events in the `cohortline_events` table of `engine`."""
 
     class EngineFactory(SQLAlchemyFactory):
+        application_recorder_class = BulkApplicationRecorder
+
         def __init__(self, env: Environment):
             InfrastructureFactory.__init__(self, env)
             self._schema_name = None
@@ -95,42 +171,52 @@ def open_event_store(engine: Engine) -> Cohortline:
 
     with schema_lock(engine):
         app = WiredCohortline(env={"CREATE_TABLE": "y"})
-        write_side_metadata.create_all(engine)
+        add_event_id_column(engine)
         guard_append_only(engine)
-    events_table: Any = app.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+    events_table = _with_event_id(app.recorder.events_record_cls.__table__)  # type: ignore[attr-defined]
     app.attach(SqlWriteStore(engine, events_table))
     return app
 
 
+def add_event_id_column(engine: Engine) -> None:
+    """Each event's sender-chosen id, unique: what makes appends idempotent."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN IF NOT EXISTS event_id uuid"))
+        elif "event_id" not in {row[1] for row in conn.execute(text(f"PRAGMA table_info({EVENTS_TABLE})"))}:
+            conn.execute(text(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN event_id TEXT"))
+        conn.execute(
+            text(f"CREATE UNIQUE INDEX IF NOT EXISTS {EVENTS_TABLE}_event_id ON {EVENTS_TABLE} (event_id)")
+        )
+
+
 def guard_append_only(engine: Engine) -> None:
-    """Database triggers refusing UPDATE, DELETE (and TRUNCATE) on the store's tables, for every
-    client of the database, not only this application."""
+    """Database triggers refusing UPDATE, DELETE (and TRUNCATE) of stored events, for every client
+    of the database, not only this application."""
+    table = EVENTS_TABLE
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text(_PG_REFUSE_FUNCTION))
-            for table in APPEND_ONLY_TABLES:
+            conn.execute(
+                text(
+                    f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION cohortline_refuse_change()"
+                )
+            )
+            conn.execute(
+                text(
+                    f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION cohortline_refuse_change()"
+                )
+            )
+        else:
+            for operation in ("UPDATE", "DELETE"):
                 conn.execute(
                     text(
-                        f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                        "FOR EACH ROW EXECUTE FUNCTION cohortline_refuse_change()"
+                        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
+                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {operation} refused'); END"
                     )
                 )
-                conn.execute(
-                    text(
-                        f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                        "FOR EACH STATEMENT EXECUTE FUNCTION cohortline_refuse_change()"
-                    )
-                )
-        elif engine.dialect.name == "sqlite":
-            for table in APPEND_ONLY_TABLES:
-                for operation in ("UPDATE", "DELETE"):
-                    conn.execute(
-                        text(
-                            f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation.lower()} BEFORE {operation} "
-                            f"ON {table} BEGIN SELECT RAISE(ABORT, '{table} is append-only: {operation} "
-                            "refused'); END"
-                        )
-                    )
 
 
 _PG_REFUSE_FUNCTION = """

@@ -7,10 +7,10 @@ import sys
 from .errors import ServiceError
 from .manager import down, env_lines, status, up
 
-USAGE = """usage: services {up,down,status,env}
+USAGE = """usage: services {up,down,status,env} [postgresql|kafka|elasticsearch ...]
 
-  up      install what is missing, start PostgreSQL, Kafka and Elasticsearch on 127.0.0.1
-  down    stop what up started (data stays)
+  up      install what is missing, start PostgreSQL, Kafka and Elasticsearch (or those named) on 127.0.0.1
+  down    stop what up started (or those named; data stays)
   status  say what is installed and running
   env     print export lines for the running services: eval "$(... env)"
 
@@ -26,16 +26,16 @@ def _print(message: str) -> None:
 
 def main(argv: list[str]) -> int:
     """Run one command; return the exit code (1 on ServiceError, 2 on bad usage)."""
-    if len(argv) != 1 or argv[0] in ("-h", "--help", "help"):
+    if not argv or argv[0] in ("-h", "--help", "help") or (len(argv) > 1 and argv[0] not in ("up", "down")):
         wanted_help = len(argv) == 1
         print(USAGE, file=sys.stdout if wanted_help else sys.stderr)
         return 0 if wanted_help else 2
-    command = argv[0]
+    command, names = argv[0], argv[1:]
     try:
         if command == "up":
-            up(_print)
+            up(_print, names)
         elif command == "down":
-            down(_print)
+            down(_print, names)
         elif command == "status":
             for entry in status():
                 _print(entry.line())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,14 +35,20 @@ class ServiceStatus:
         return f"{self.name:<14} {state:<8} pid {pid:<8} port {self.port:<6} {self.detail}"
 
 
-def services(settings: Settings | None = None) -> list[Service]:
-    """The managed services, in start order (Elasticsearch first: it is the slowest)."""
+SERVICE_NAMES = ("elasticsearch", "postgresql", "kafka")
+
+
+def services(settings: Settings | None = None, only: Collection[str] = ()) -> list[Service]:
+    """The managed services (all, or those named in `only`), in start order (Elasticsearch first:
+    it is the slowest)."""
     settings = settings or load_settings()
-    return [
-        ElasticsearchService(settings),
-        PostgresService(settings),
-        KafkaService(settings),
-    ]
+    unknown = set(only) - set(SERVICE_NAMES)
+    if unknown:
+        raise ServiceError(
+            ", ".join(sorted(unknown)), f"unknown service; expected {', '.join(SERVICE_NAMES)}"
+        )
+    every = [ElasticsearchService(settings), PostgresService(settings), KafkaService(settings)]
+    return [s for s in every if not only or s.name in only]
 
 
 @contextmanager
@@ -76,7 +82,7 @@ def _show_tail(error: ServiceError, log: Log) -> None:
         error.tail_shown = True
 
 
-def up(log: Callable[[str], None] = print) -> None:
+def up(log: Callable[[str], None] = print, only: Collection[str] = ()) -> None:
     """Install what is missing and start every service that is not running; wait until healthy.
 
     Services boot in parallel: each one's health wait starts as soon as it is launched, while the
@@ -89,7 +95,7 @@ def up(log: Callable[[str], None] = print) -> None:
     errors: list[ServiceError] = []
     waits: list[tuple[Service, Future[None]]] = []
     with _lock(settings), ThreadPoolExecutor(max_workers=3) as pool:
-        for service in services(settings):
+        for service in services(settings, only):
             try:
                 pid = service.running_pid()
                 if pid is not None:
@@ -159,15 +165,15 @@ def _wait_one(service: Service, started: float, ours: bool, emit: Log) -> None:
     emit(f"{service.name}: {verb} in {elapsed:.1f} s (pid {pid}, port {service.port})")
 
 
-def down(log: Callable[[str], None] = print) -> None:
+def down(log: Callable[[str], None] = print, only: Collection[str] = ()) -> None:
     """Stop what ``up`` started (by the pid files); data and installs stay."""
     settings = load_settings()
     if not settings.services_dir.is_dir():
-        for service in reversed(services(settings)):
+        for service in reversed(services(settings, only)):
             log(f"{service.name}: not running")
         return
     with _lock(settings):
-        for service in reversed(services(settings)):
+        for service in reversed(services(settings, only)):
             pid = service.running_pid()
             if pid is None:
                 stale = service.recorded_pid()

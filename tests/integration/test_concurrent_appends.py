@@ -128,7 +128,7 @@ def test_concurrent_producers_lose_and_duplicate_nothing(pg_url, tmp_path):
     engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg2://"))
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM cohortline_events")).scalar()
-        ids = {r[0] for r in conn.execute(text("SELECT event_id FROM cohortline_event_ids"))}
+        ids = {str(r[0]) for r in conn.execute(text("SELECT event_id FROM cohortline_events"))}
         gaps = conn.execute(
             text(
                 "SELECT count(*) FROM (SELECT originator_id, max(originator_version) AS v, count(*) AS n "
