@@ -43,6 +43,7 @@ def document() -> dict[str, Any]:
             "/v1/users/{user_id}": {"get": _user()},
             "/v1/users/search": {"get": _search()},
             "/v1/status": {"get": _status()},
+            **_analytics_paths(),
             "/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -225,6 +226,106 @@ def _status() -> dict[str, Any]:
             },
             **_errors(401, 403),
         },
+    }
+
+
+def _analytics_paths() -> dict[str, Any]:
+    def enum(name: str, values: list[str], default: str, description: str) -> dict[str, Any]:
+        return _query(name, {"enum": values, "default": default}, description)
+
+    day = {"type": "string", "format": "date"}
+    dates = [
+        {**_query("from", day, "first day of the range (inclusive)"), "required": True},
+        {**_query("to", day, "last day of the range (inclusive)"), "required": True},
+    ]
+    cohort_row = {
+        "type": "object",
+        "properties": {
+            "cohort": {"type": "string"},
+            "size": {"type": "integer"},
+            "values": {"type": "array", "items": {"type": "integer"}},
+            "rates": {"type": "array", "items": {"type": "number"}},
+            "complete": {"type": "array", "items": {"type": "boolean"}},
+            "breakdown_value": {"type": ["string", "null"]},
+        },
+    }
+    period_series = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
+    endpoints = {
+        "/v1/retention/cohorts": (
+            "Retention cohorts",
+            [
+                enum("granularity", ["day", "week", "month"], "month", "period length"),
+                enum("cohort", ["first_seen", "signup", "first_order"], "first_seen", "cohort definition"),
+                enum("return", ["active", "order"], "active", "what counts as a return"),
+                enum("mode", ["on", "on_or_after"], "on", "N-period or unbounded retention"),
+                _query(
+                    "periods",
+                    {"type": "integer", "minimum": 0},
+                    "offsets 0..periods (default: to the range's end)",
+                ),
+                _query(
+                    "breakdown",
+                    {"enum": ["channel", "country"]},
+                    "split cohorts by first-touch channel or country",
+                ),
+            ],
+            {"type": "object", "properties": {"cohorts": {"type": "array", "items": cohort_row}}},
+        ),
+        "/v1/activity/active-users": (
+            "Distinct active users per period",
+            [
+                enum("granularity", ["day", "week", "month"], "day", "period length"),
+                _query(
+                    "filter",
+                    {"type": "string", "pattern": "^(scene|tool):.+$"},
+                    "scene:<scene> or tool:<tool>",
+                ),
+            ],
+            {"type": "object", "properties": {"series": period_series}},
+        ),
+        "/v1/activity/stickiness": (
+            "Mean DAU over MAU per month",
+            [],
+            {"type": "object", "properties": {"series": period_series}},
+        ),
+        "/v1/activity/frequency": (
+            "Users by number of active days per period",
+            [enum("granularity", ["week", "month"], "week", "period length")],
+            {"type": "object", "properties": {"series": period_series}},
+        ),
+        "/v1/activity/lifecycle": (
+            "New, returning, resurrecting and dormant users per period",
+            [enum("granularity", ["week", "month"], "week", "period length")],
+            {"type": "object", "properties": {"series": period_series}},
+        ),
+        "/v1/orders/repurchase": (
+            "Repurchase rate and days between orders over the range",
+            [],
+            {
+                "type": "object",
+                "properties": {
+                    "customers": {"type": "integer"},
+                    "repeat_customers": {"type": "integer"},
+                    "repurchase_rate": {"type": "number"},
+                    "median_days_between_orders": {"type": ["number", "null"]},
+                    "p90_days_between_orders": {"type": ["number", "null"]},
+                },
+            },
+        ),
+    }
+    return {
+        path: {
+            "get": {
+                "summary": f"{summary} (role: reader)",
+                "parameters": [*dates, *parameters, *_freshness_parameters()],
+                "responses": {
+                    "200": {"description": summary, "content": _json(_stamped(schema))},
+                    "202": _not_yet(),
+                    **_errors(400, 401, 403),
+                },
+            }
+        }
+        for path, (summary, parameters, schema) in endpoints.items()
     }
 
 

@@ -12,10 +12,10 @@ from domain.application import Cohortline
 from infra.config import Settings
 from infra.database import create_database_engine, schema_lock
 from infra.eventstore import open_event_store
+from projections.analytics import AnalyticsProjection
 from projections.runner import ProjectionRunner
 from projections.schema import metadata
 from projections.search import ElasticsearchUsers, SqlUsers
-from projections.users import UsersProjection
 
 
 @dataclass
@@ -60,7 +60,7 @@ def build_system(settings: Settings) -> System:
         elasticsearch = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
         es_users = ElasticsearchUsers(elasticsearch, settings.search_index)
         es_users.ensure_index()
-    runners = [ProjectionRunner(engine, UsersProjection(), search=es_users)]
+    runners = [ProjectionRunner(engine, AnalyticsProjection(), search=es_users)]
     backends = {
         "event_store": engine.dialect.name,
         "read_models": engine.dialect.name,

@@ -122,7 +122,7 @@ def _summary(system: Any, out: Callable[[str], None]) -> None:
                 func.sum(c.net_revenue),
             )
         ).one()
-        applied = progress(conn, "users", None)
+        applied = progress(conn, "analytics", None)
         by_country = conn.execute(
             select(c.country, func.count(), func.sum(c.net_revenue))
             .group_by(c.country)

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, Connection, DateTime, Integer, String, Table, func, literal, select
 
 from projections.schema import aware_utc, greatest, metadata, naive_utc
+from projections.sql import upsert
 
 LOCAL_PARTITION = -1
 """The partition of the in-process follower, which reads the log itself, in order."""
@@ -46,12 +47,8 @@ def lock_positions(conn: Connection, projection: str, partitions: set[int]) -> d
 
 
 def _insert_missing(conn: Connection, projection: str, partitions: list[int]) -> None:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     rows = [{"projection": projection, "partition": p, "position": 0} for p in partitions]
-    conn.execute(insert(tracking).on_conflict_do_nothing(), rows)
+    conn.execute(upsert(conn, tracking).on_conflict_do_nothing(), rows)
 
 
 def advance(

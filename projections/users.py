@@ -1,11 +1,13 @@
-"""The user state read model (metrics.md "User state"): one row per user.
+"""The user state read model (metrics.md "User state"): one row per user. `channel` and
+`first_country` are first-touch (the user's earliest event that names them: what cohort breakdowns
+use); `country` and `tier` are the latest.
 
 Every column merges commutatively (min, max, sum, or latest by event time then position), so the
 row is the same whatever order the events arrive in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,6 +17,7 @@ from sqlalchemy import BigInteger, Column, Connection, DateTime, Integer, String
 
 from projections.records import EventRecord
 from projections.schema import MONEY_SCALE, greatest, least, metadata, naive_utc
+from projections.sql import upsert
 
 users = Table(
     "rm_users",
@@ -33,6 +36,8 @@ users = Table(
     Column("country_key", String(48)),
     Column("channel", String(64)),
     Column("channel_key", String(48)),
+    Column("first_country", String(2)),
+    Column("first_country_key", String(48)),
     Column("tier", String(64)),
     Column("tier_key", String(48)),
     Column("last_position", BigInteger, nullable=False),
@@ -58,6 +63,8 @@ class UserDelta:
     country_key: str | None = None
     channel: str | None = None
     channel_key: str | None = None
+    first_country: str | None = None
+    first_country_key: str | None = None
     tier: str | None = None
     tier_key: str | None = None
 
@@ -71,6 +78,8 @@ class UserDelta:
         country = event.context.get("country")
         if country and (self.country_key is None or key > self.country_key):
             self.country, self.country_key = country, key
+        if country and (self.first_country_key is None or key < self.first_country_key):
+            self.first_country, self.first_country_key = country, key
         channel = event.context.get("channel")
         if channel and (self.channel_key is None or key < self.channel_key):
             self.channel, self.channel_key = channel, key
@@ -162,24 +171,8 @@ def fold(events: Iterable[EventRecord]) -> dict[str, UserDelta]:
     return deltas
 
 
-class UsersProjection:
-    name = "users"
-    tables = (users,)
-
-    def apply(self, conn: Connection, events: Sequence[EventRecord]) -> set[str]:
-        """Merge `events` into the rows of their users; returns the user ids changed."""
-        deltas = fold(events)
-        if deltas:
-            upsert_deltas(conn, list(deltas.values()))
-        return set(deltas)
-
-
 def upsert_deltas(conn: Connection, deltas: list[UserDelta]) -> None:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(users)
+    stmt = upsert(conn, users)
     new = stmt.excluded
     c = users.c
     conn.execute(
@@ -197,6 +190,7 @@ def upsert_deltas(conn: Connection, deltas: list[UserDelta]) -> None:
                 "open_tickets": c.open_tickets + new.open_tickets,
                 **_latest("country", c, new, newest=True),
                 **_latest("channel", c, new, newest=False),
+                **_latest("first_country", c, new, newest=False),
                 **_latest("tier", c, new, newest=True),
                 "last_position": greatest(c.last_position, new.last_position),
             },

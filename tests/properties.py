@@ -9,9 +9,11 @@ from typing import Any
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
+from projections.analytics import AnalyticsProjection
 from projections.presenters import present_user
 from projections.records import EventRecord
-from projections.users import UsersProjection, users
+from projections.schema import metadata
+from projections.users import users
 
 BASE = datetime(2011, 1, 1, tzinfo=UTC)
 USER_TYPES = [
@@ -30,10 +32,10 @@ USER_TYPES = [
 ]
 
 
-def _data(type_: str, draw: Any) -> dict[str, Any]:
+def _data(type_: str, draw: Any, position: int) -> dict[str, Any]:
     amount = Decimal(draw(st.integers(1, 100_000))) / 100
     return {
-        "OrderPlaced": {"order_id": "o", "amount": amount, "currency": "EUR"},
+        "OrderPlaced": {"order_id": f"o{position}", "amount": amount, "currency": "EUR"},
         "OrderPaid": {"order_id": "o", "amount": amount},
         "OrderRefunded": {"order_id": "o", "amount": amount},
         "MembershipChanged": {"tier": draw(st.sampled_from(["silver", "gold"]))},
@@ -42,12 +44,13 @@ def _data(type_: str, draw: Any) -> dict[str, Any]:
         "TicketOpened": {"ticket_id": "t"},
         "TicketResolved": {"ticket_id": "t"},
         "TicketReplied": {"ticket_id": "t", "by": draw(st.sampled_from(["agent", "customer"]))},
-        "SceneVisited": {"scene": "shopping"},
+        "SceneVisited": {"scene": draw(st.sampled_from(["shopping", "social"]))},
+        "ToolUsed": {"tool": draw(st.sampled_from(["check_in", "wishlist"]))},
     }.get(type_, {})
 
 
 @st.composite
-def event_histories(draw: Any, max_events: int = 40) -> list[EventRecord]:
+def event_histories(draw: Any, max_events: int = 40, days: int = 60) -> list[EventRecord]:
     """Events of a few users at random event times (ties included), positions 1..n."""
     count = draw(st.integers(1, max_events))
     events = []
@@ -58,7 +61,7 @@ def event_histories(draw: Any, max_events: int = 40) -> list[EventRecord]:
             context["country"] = draw(st.sampled_from(["GB", "FR", "DE"]))
         if draw(st.booleans()):
             context["channel"] = draw(st.sampled_from(["app", "web"]))
-        at = BASE + timedelta(hours=draw(st.integers(0, 24 * 60)))
+        at = BASE + timedelta(hours=draw(st.integers(0, 24 * days)))
         events.append(
             EventRecord(
                 position,
@@ -71,7 +74,7 @@ def event_histories(draw: Any, max_events: int = 40) -> list[EventRecord]:
                 at,
                 at,
                 context,
-                _data(type_, draw),
+                _data(type_, draw, position),
             )
         )
     return events
@@ -132,12 +135,22 @@ def expected_users(events: list[EventRecord]) -> dict[str, dict[str, Any]]:
     return {k: present_user(v) for k, v in out.items()}
 
 
-def projected_users(engine: Engine, batches: list[list[EventRecord]]) -> dict[str, dict[str, Any]]:
-    projection = UsersProjection()
+def clear_read_models(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(users.delete())
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+def project(engine: Engine, batches: list[list[EventRecord]]) -> None:
+    """Apply the batches, in their order, to emptied read models."""
+    projection = AnalyticsProjection()
+    clear_read_models(engine)
     for batch in batches:
         with engine.begin() as conn:
             projection.apply(conn, batch)
+
+
+def projected_users(engine: Engine, batches: list[list[EventRecord]]) -> dict[str, dict[str, Any]]:
+    project(engine, batches)
     with engine.connect() as conn:
         return {r["user_id"]: present_user(dict(r)) for r in conn.execute(select(users)).mappings()}

@@ -48,7 +48,7 @@ def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack
 
         def caught_up(target: int) -> bool:
             with engine.connect() as conn:
-                return progress(conn, "users", 4).position >= target
+                return progress(conn, "analytics", 4).position >= target
 
         wait_until(lambda: caught_up(head), 120, "the worker to apply the log", worker)
         relay.save_position(0)  # the relay republishes everything, as after a crash
