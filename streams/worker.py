@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 2000
 BATCH_WITHIN_S = 0.2
 RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
+SESSION_TIMEOUT_S = 10.0
+"""A worker that dies without leaving the group has its partitions reassigned after this."""
+HEARTBEAT_S = 3.0
 
 
 def to_delivery(partition: int, offset: int, value: bytes) -> Delivery:
@@ -81,6 +84,8 @@ def create_worker_app(
         web_enabled=False,
         datadir=str(datadir),
         stream_wait_empty=False,
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=HEARTBEAT_S,
     )
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes, partitions=partitions)
     for runner in runners:

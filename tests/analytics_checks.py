@@ -19,6 +19,14 @@ def assert_reports_equal_reference(
     engine: Engine, events: list[EventRecord], batches: list[list[EventRecord]]
 ) -> None:
     project(engine, batches)
+    assert_read_models_equal_reference(engine, events)
+
+
+def assert_read_models_equal_reference(
+    engine: Engine, events: list[EventRecord], start: date = START, end: date = END
+) -> None:
+    """Every report read from the read models of `engine` equals the definitions over `events`."""
+    START, END = start, end  # noqa: N806 - the range asked below
     watermark = max(e.occurred_at for e in events)
     with engine.connect() as conn:
         for granularity in ("day", "week", "month"):

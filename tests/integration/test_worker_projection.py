@@ -12,6 +12,7 @@ from projections.tracking import progress
 from projections.users import users
 from streams.log_reader import LogReader
 from streams.relay import Relay, relay_metadata
+from tests.analytics_checks import assert_read_models_equal_reference
 from tests.integration.streaming import relay_until_caught_up
 from tests.processes import Command, wait_until
 from tests.properties import expected_users
@@ -22,6 +23,10 @@ def history(offset: int = 0):
     for n in range(offset, offset + 30):
         user = f"u{n % 7}"
         yield envelope("SessionStarted", user_id=user, at=f"2011-02-{n % 28 + 1:02d}T10:00:00Z")
+        yield envelope("SceneVisited", user_id=user, scene="social", at=f"2011-03-{n % 28 + 1:02d}T10:00:00Z")
+        yield envelope("ToolUsed", user_id=user, tool="check_in", at=f"2011-04-{n % 28 + 1:02d}T10:00:00Z")
+        if n % 3 == 0:
+            yield envelope("UserRegistered", user_id=f"r{n}", at=f"2011-01-{n % 28 + 1:02d}T09:00:00Z")
         yield envelope(
             "OrderPlaced",
             user_id=user,
@@ -62,6 +67,7 @@ def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack
             rows = {r["user_id"]: present_user(dict(r)) for r in conn.execute(select(users)).mappings()}
             assert conn.execute(select(dead_letters)).first() is None
         assert rows == expected
+        assert_read_models_equal_reference(engine, everything)
         es.indices.refresh(index=index.index)
         for user_id, row in rows.items():
             assert index.get(user_id) == row
