@@ -9,6 +9,7 @@ from typing import Protocol
 from sqlalchemy import Engine
 
 from domain.application import Cohortline
+from projections.lifecycle import Thresholds
 from projections.search import UserPage, UserQuery
 
 
@@ -27,3 +28,4 @@ class ApiContext:
     api_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
     open_mode: bool = False
     backends: Mapping[str, str] = field(default_factory=dict)
+    lifecycle: Thresholds = field(default_factory=Thresholds)

@@ -172,6 +172,11 @@ def _search() -> dict[str, Any]:
             _query("country", {"type": "string", "maxLength": 2}, "ISO 3166-1 alpha-2"),
             _query("min_orders", {"type": "integer", "minimum": 0}, "at least this many orders"),
             _query("last_active_before", {"type": "string", "format": "date-time"}, "last activity before"),
+            _query(
+                "lifecycle",
+                {"enum": ["new", "active", "resurrected", "at_risk", "churned"]},
+                "lifecycle state at the watermark",
+            ),
             _query("size", {"type": "integer", "minimum": 1, "maximum": 100}, "page size (default 20)"),
             _query("after", {"type": "string"}, "the `next` cursor of the previous page"),
             *_freshness_parameters(),
@@ -412,6 +417,8 @@ def _user_state_schema() -> dict[str, Any]:
             "country": {"type": ["string", "null"]},
             "channel": {"type": ["string", "null"]},
             "tier": {"type": ["string", "null"]},
+            "resurrected_on": {"type": ["string", "null"], "format": "date"},
+            "lifecycle": {"enum": ["new", "active", "resurrected", "at_risk", "churned", None]},
             "last_position": {"type": "integer"},
         },
     }

@@ -38,6 +38,7 @@ class System:
             api_keys=self.settings.api_keys,
             open_mode=open_mode,
             backends=self.backends,
+            lifecycle=self.settings.lifecycle,
         )
 
     def close(self) -> None:
@@ -60,7 +61,7 @@ def build_system(settings: Settings) -> System:
         elasticsearch = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
         es_users = ElasticsearchUsers(elasticsearch, settings.search_index)
         es_users.ensure_index()
-    runners = [ProjectionRunner(engine, AnalyticsProjection(), search=es_users)]
+    runners = [ProjectionRunner(engine, AnalyticsProjection(settings.lifecycle), search=es_users)]
     backends = {
         "event_store": engine.dialect.name,
         "read_models": engine.dialect.name,

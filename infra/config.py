@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from projections.lifecycle import Thresholds
+
 ROLES = frozenset({"producer", "reader", "auditor", "admin"})
 _KAFKA_HOST = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._\-]{0,63}$")
@@ -32,6 +34,7 @@ class Settings:
     kafka_topic: str = "cohortline.events"
     kafka_partitions: int = 4
     search_index: str = "cohortline-users"
+    lifecycle: Thresholds = field(default_factory=Thresholds)
 
     @property
     def embedded(self) -> bool:
@@ -61,6 +64,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         search_index=_name(
             "COHORTLINE_ELASTICSEARCH_INDEX", env.get("COHORTLINE_ELASTICSEARCH_INDEX"), "cohortline-users"
         ),
+        lifecycle=_lifecycle(env.get("COHORTLINE_LIFECYCLE_DAYS")),
     )
 
 
@@ -133,6 +137,20 @@ def _name(variable: str, value: str | None, default: str) -> str:
     if not _NAME.match(value):
         raise ConfigError(variable, f"expected lower-case letters, digits, '.', '_' or '-', got {value!r}")
     return value
+
+
+def _lifecycle(value: str | None) -> Thresholds:
+    if value is None:
+        return Thresholds()
+    parts = value.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        raise ConfigError(
+            "COHORTLINE_LIFECYCLE_DAYS", f"expected new,active,churn days such as 7,30,90, got {value!r}"
+        )
+    new, active, churn = (int(p) for p in parts)
+    if not new > 0 and 0 < active < churn:
+        raise ConfigError("COHORTLINE_LIFECYCLE_DAYS", "expected 0 < new and 0 < active < churn")
+    return Thresholds(new, active, churn)
 
 
 def _positive_int(variable: str, value: str | None, default: int) -> int:

@@ -3,12 +3,15 @@ applied together in one transaction (the cohort cells need each user's row befor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, bindparam
 
-from projections.activity import apply_periods, period_counts, user_periods
+from projections.activity import PeriodKey, apply_periods, period_counts, periods_of_users, user_periods
 from projections.cohorts import apply_cohorts, cohort_last, cohort_returns, cohort_sizes
+from projections.lifecycle import Thresholds, resurrection_day
 from projections.orders import apply_orders, orders
 from projections.records import EventRecord
 from projections.users import fold, upsert_deltas, user_rows, users
@@ -16,6 +19,10 @@ from projections.users import fold, upsert_deltas, user_rows, users
 
 class AnalyticsProjection:
     name = "analytics"
+
+    def __init__(self, thresholds: Thresholds | None = None):
+        self.thresholds = thresholds or Thresholds()
+
     tables: tuple[Table, ...] = (
         users,
         user_periods,
@@ -36,6 +43,40 @@ class AnalyticsProjection:
         upsert_deltas(conn, list(deltas.values()))
         after = {row["user_id"]: row for row in user_rows(conn, ids)}
         new_periods = apply_periods(conn, events)
+        self._resurrections(conn, before, new_periods)
         apply_orders(conn, events)
         apply_cohorts(conn, before, after, new_periods)
         return set(ids)
+
+    def _resurrections(
+        self,
+        conn: Connection,
+        before: Mapping[str, Mapping[str, Any]],
+        new_periods: Mapping[PeriodKey, list[date]],
+    ) -> None:
+        """Keep each user's latest return after a churn-long gap: from the new days alone when they
+        come after the user's last active day, from all their days when one came out of order."""
+        churn = self.thresholds.churn_days
+        found: dict[str, date | None] = {}
+        recompute = []
+        for (user_id, kind, granularity), days in new_periods.items():
+            if kind != "active" or granularity != "day":
+                continue
+            last_at = before[user_id]["last_active_at"] if user_id in before else None
+            last = last_at.date() if last_at is not None else None
+            if last is not None and min(days) < last:
+                recompute.append(user_id)
+                continue
+            day = resurrection_day([*([last] if last else []), *days], churn)
+            if day is not None:
+                found[user_id] = day
+        if recompute:
+            every = periods_of_users(conn, recompute, ["active"])
+            for user_id in recompute:
+                found[user_id] = resurrection_day(every.get((user_id, "active", "day"), ()), churn)
+        if found:
+            c = users.c
+            conn.execute(
+                users.update().where(c.user_id == bindparam("key")).values(resurrected_on=bindparam("day")),
+                [{"key": user_id, "day": day} for user_id, day in sorted(found.items())],
+            )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from projections.lifecycle import Thresholds, state
 from projections.schema import MONEY_SCALE, rfc3339
 
 
@@ -29,5 +31,18 @@ def present_user(row: dict[str, Any]) -> dict[str, Any]:
         "country": row["country"],
         "channel": row["channel"],
         "tier": row["tier"],
+        "resurrected_on": row["resurrected_on"].isoformat() if row["resurrected_on"] else None,
         "last_position": row["last_position"],
     }
+
+
+def with_lifecycle(
+    user: dict[str, Any], watermark: datetime | None, thresholds: Thresholds
+) -> dict[str, Any]:
+    """The presented user with its lifecycle state at the watermark."""
+    if watermark is None:
+        return {**user, "lifecycle": None}
+    first = datetime.fromisoformat(user["first_seen_at"])
+    last = datetime.fromisoformat(user["last_active_at"]) if user["last_active_at"] else None
+    back = date.fromisoformat(user["resurrected_on"]) if user["resurrected_on"] else None
+    return {**user, "lifecycle": state(first, last, back, watermark, thresholds)}

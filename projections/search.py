@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, and_, func, or_, select
 
+from projections.lifecycle import Thresholds
 from projections.presenters import present_user
 from projections.runner import TransientError
 from projections.schema import naive_utc
@@ -37,6 +38,7 @@ INDEX_MAPPING: dict[str, Any] = {
         "country": {"type": "keyword"},
         "channel": {"type": "keyword"},
         "tier": {"type": "keyword"},
+        "resurrected_on": {"type": "date"},
         "last_position": {"type": "long"},
     },
 }
@@ -48,8 +50,30 @@ class UserQuery:
     country: str | None = None
     min_orders: int | None = None
     last_active_before: datetime | None = None
+    lifecycle: str | None = None
+    watermark: datetime | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
     size: int = 20
     after: str | None = None
+
+
+@dataclass(frozen=True)
+class LifecycleBounds:
+    """A lifecycle state at a watermark as bounds on stored times (see projections.lifecycle)."""
+
+    new_since: datetime
+    active_since: datetime
+    churned_before: datetime
+    resurrected_since: date
+
+    @classmethod
+    def at(cls, watermark: datetime, thresholds: Thresholds) -> LifecycleBounds:
+        return cls(
+            watermark - timedelta(days=thresholds.new_days),
+            watermark - timedelta(days=thresholds.active_days),
+            watermark - timedelta(days=thresholds.churn_days),
+            watermark.date() - timedelta(days=thresholds.active_days),
+        )
 
 
 @dataclass(frozen=True)
@@ -124,6 +148,10 @@ class ElasticsearchUsers:
             filters.append({"range": {"orders": {"gte": query.min_orders}}})
         if query.last_active_before is not None:
             filters.append({"range": {"last_active_at": {"lt": query.last_active_before.isoformat()}}})
+        if query.lifecycle is not None and query.watermark is not None:
+            filters.append(
+                _es_lifecycle(query.lifecycle, LifecycleBounds.at(query.watermark, query.thresholds))
+            )
         size = min(query.size, MAX_PAGE)
         body: dict[str, Any] = {
             "query": {"bool": {"filter": filters}},
@@ -159,6 +187,10 @@ class SqlUsers:
             stmt = stmt.where(c.orders >= query.min_orders)
         if query.last_active_before is not None:
             stmt = stmt.where(c.last_active_at < naive_utc(query.last_active_before))
+        if query.lifecycle is not None and query.watermark is not None:
+            stmt = stmt.where(
+                _sql_lifecycle(query.lifecycle, LifecycleBounds.at(query.watermark, query.thresholds))
+            )
         if query.after:
             stmt = stmt.where(_after(decode_cursor(query.after)))
         size = min(query.size, MAX_PAGE)
@@ -172,6 +204,57 @@ class SqlUsers:
             at = last["last_active_at"]
             cursor = encode_cursor([at.isoformat() if at else None, last["user_id"]])
         return UserPage([present_user(r) for r in page], cursor)
+
+
+def _sql_lifecycle(state: str, b: LifecycleBounds) -> Any:
+    c = users.c
+    anchor = func.coalesce(c.last_active_at, c.first_seen_at)
+    new_since, active_since, churned_before = (
+        naive_utc(t) for t in (b.new_since, b.active_since, b.churned_before)
+    )
+    if state == "new":
+        return c.first_seen_at >= new_since
+    settled = c.first_seen_at < new_since
+    back = and_(c.resurrected_on.isnot(None), c.resurrected_on >= b.resurrected_since)
+    return {
+        "resurrected": and_(settled, anchor >= active_since, back),
+        "active": and_(settled, anchor >= active_since, ~back),
+        "at_risk": and_(settled, anchor < active_since, anchor >= churned_before),
+        "churned": and_(settled, anchor < churned_before),
+    }[state]
+
+
+def _es_lifecycle(state: str, b: LifecycleBounds) -> dict[str, Any]:
+    def anchor(bounds: dict[str, str]) -> dict[str, Any]:
+        return {
+            "bool": {
+                "should": [
+                    {"range": {"last_active_at": bounds}},
+                    {
+                        "bool": {
+                            "must_not": {"exists": {"field": "last_active_at"}},
+                            "filter": {"range": {"first_seen_at": bounds}},
+                        }
+                    },
+                ],
+                "minimum_should_match": 1,
+            }
+        }
+
+    new_since, active_since, churned_before = (
+        t.isoformat() for t in (b.new_since, b.active_since, b.churned_before)
+    )
+    if state == "new":
+        return {"range": {"first_seen_at": {"gte": new_since}}}
+    settled = {"range": {"first_seen_at": {"lt": new_since}}}
+    back = {"range": {"resurrected_on": {"gte": b.resurrected_since.isoformat()}}}
+    clauses = {
+        "resurrected": {"filter": [settled, anchor({"gte": active_since}), back]},
+        "active": {"filter": [settled, anchor({"gte": active_since})], "must_not": [back]},
+        "at_risk": {"filter": [settled, anchor({"lt": active_since, "gte": churned_before})]},
+        "churned": {"filter": [settled, anchor({"lt": churned_before})]},
+    }
+    return {"bool": clauses[state]}
 
 
 def _after(sort_values: list[Any]) -> Any:

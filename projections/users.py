@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, DateTime, Integer, String, Table, select
+from sqlalchemy import BigInteger, Column, Connection, Date, DateTime, Integer, String, Table, select
 
 from projections.records import EventRecord
 from projections.schema import MONEY_SCALE, greatest, least, metadata, naive_utc
@@ -40,6 +40,7 @@ users = Table(
     Column("first_country_key", String(48)),
     Column("tier", String(64)),
     Column("tier_key", String(48)),
+    Column("resurrected_on", Date()),
     Column("last_position", BigInteger, nullable=False),
 )
 

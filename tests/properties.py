@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -115,6 +116,8 @@ def expected_users(events: list[EventRecord]) -> dict[str, dict[str, Any]]:
             (e.occurred_at, e.position, e.data["tier"]) for e in mine if e.type == "MembershipChanged"
         )
         revenue = total("OrderPaid", "amount") - total("OrderRefunded", "amount")
+        active_days = sorted({e.occurred_at.date() for e in mine if e.is_activity})
+        returns_after_churn = [b for a, b in itertools.pairwise(active_days) if (b - a).days > 90]
         out[user_id] = {
             "user_id": user_id,
             "first_seen_at": min(e.occurred_at for e in mine),
@@ -131,6 +134,7 @@ def expected_users(events: list[EventRecord]) -> dict[str, dict[str, Any]]:
             "channel": latest("channel", newest=False),
             "tier": tiers[-1][2] if tiers else None,
             "last_position": max(e.position for e in mine),
+            "resurrected_on": returns_after_churn[-1] if returns_after_churn else None,
         }
     return {k: present_user(v) for k, v in out.items()}
 

@@ -8,7 +8,8 @@ from api.auth import require
 from api.errors import ApiError
 from api.freshness import stamped, wait_for_read_models
 from api.params import int_param, invalid, reject_unknown, str_param, time_param
-from projections.presenters import present_user
+from projections.lifecycle import STATES
+from projections.presenters import present_user, with_lifecycle
 from projections.search import MAX_PAGE, UserQuery, decode_cursor
 from projections.users import user_row
 
@@ -18,6 +19,7 @@ SEARCH_PARAMS = {
     "q",
     "country",
     "min_orders",
+    "lifecycle",
     "last_active_before",
     "size",
     "after",
@@ -36,17 +38,25 @@ def search() -> Response:
             decode_cursor(after)
         except ValueError:
             raise invalid("after", "malformed cursor") from None
+    lifecycle = str_param("lifecycle")
+    if lifecycle is not None and lifecycle not in STATES:
+        raise invalid("lifecycle", f"must be one of {', '.join(STATES)}")
+    current = wait_for_read_models()
+    context = current_app.config["COHORTLINE"]
     query = UserQuery(
         q=str_param("q"),
+        lifecycle=lifecycle,
+        watermark=current.watermark,
+        thresholds=context.lifecycle,
         country=str_param("country", max_length=2),
         min_orders=int_param("min_orders", minimum=0),
         last_active_before=time_param("last_active_before"),
         size=int_param("size", minimum=1, maximum=MAX_PAGE) or 20,
         after=after,
     )
-    current = wait_for_read_models()
-    page = current_app.config["COHORTLINE"].search.search(query)
-    return jsonify(stamped({"users": page.users, "next": page.next}, current))
+    page = context.search.search(query)
+    found = [with_lifecycle(user, current.watermark, context.lifecycle) for user in page.users]
+    return jsonify(stamped({"users": found, "next": page.next}, current))
 
 
 @blueprint.get("/v1/users/<user_id>")
@@ -58,4 +68,5 @@ def get_user(user_id: str) -> Response:
         row = user_row(conn, user_id)
     if row is None:
         raise ApiError(404, "user_not_found", f"no events for user {user_id!r}")
-    return jsonify(stamped(present_user(row), current))
+    thresholds = current_app.config["COHORTLINE"].lifecycle
+    return jsonify(stamped(with_lifecycle(present_user(row), current.watermark, thresholds), current))

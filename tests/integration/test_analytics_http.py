@@ -129,3 +129,25 @@ def test_analytics_need_the_reader_role(client):
     params = {"from": "2025-03-01", "to": "2025-04-01"}
     assert client.get("/v1/retention/cohorts", query_string=params).status_code == 401
     assert client.get("/v1/retention/cohorts", query_string=params, headers=PRODUCER).status_code == 403
+
+
+def all_pages(client, **params) -> list[dict]:
+    found, after = [], None
+    while True:
+        body = get(client, "/v1/users/search", size=100, **params, **({"after": after} if after else {}))
+        found += body["users"]
+        after = body["next"]
+        if after is None:
+            return found
+
+
+def test_search_by_lifecycle_agrees_with_each_users_state(client, history):
+    everyone = all_pages(client)
+    assert len(everyone) == len({e.user_id for e in history})
+    states = {u["user_id"]: u["lifecycle"] for u in everyone}
+    assert set(states.values()) >= {"active", "at_risk"}
+    for state in ("new", "active", "resurrected", "at_risk", "churned"):
+        found = {u["user_id"] for u in all_pages(client, lifecycle=state)}
+        assert found == {u for u, s in states.items() if s == state}, state
+    one = next(iter(states))
+    assert get(client, f"/v1/users/{one}")["lifecycle"] == states[one]

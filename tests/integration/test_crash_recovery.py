@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from dataclasses import replace
 from datetime import date
 
 from elasticsearch import Elasticsearch
@@ -15,15 +16,27 @@ from domain.envelope import parse_envelope
 from infra.database import create_database_engine
 from infra.demo import demo_events
 from infra.eventstore import open_event_store
+from projections.lifecycle import STATES
 from projections.presenters import present_user
 from projections.runner import dead_letters
-from projections.search import ElasticsearchUsers
+from projections.search import ElasticsearchUsers, SqlUsers, UserQuery
 from projections.tracking import progress
 from projections.users import users
 from streams.log_reader import LogReader
 from tests.analytics_checks import assert_read_models_equal_reference
 from tests.processes import Command, wait_until
 from tests.properties import expected_users
+
+
+def ids(search, query: UserQuery) -> list[str]:
+    """Every user id the search finds, page by page, in its order."""
+    found, after = [], None
+    while True:
+        page = search.search(replace(query, after=after))
+        found += [u["user_id"] for u in page.users]
+        if page.next is None:
+            return found
+        after = page.next
 
 
 def test_kill_and_restart_worker_and_relay_mid_stream(full_stack_env, tmp_path):
@@ -79,6 +92,12 @@ def test_kill_and_restart_worker_and_relay_mid_stream(full_stack_env, tmp_path):
             assert es.count(index=index.index)["count"] == len(rows)
             for user_id in list(rows)[:50]:
                 assert index.get(user_id) == rows[user_id]
+            with engine.connect() as conn:
+                watermark = progress(conn, "analytics", 4).watermark
+            sql = SqlUsers(engine)
+            for state in STATES:
+                query = UserQuery(lifecycle=state, watermark=watermark, size=100)
+                assert ids(index, query) == ids(sql, query), state
     finally:
         done.set()
         producer.join(60)

@@ -20,6 +20,6 @@ def pg_engine(pg_url):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_arrival_order_gives_the_batch_answer(pg_engine, data):
-    events = data.draw(event_histories())
+    events = data.draw(event_histories(max_events=50, days=400))
     batches = data.draw(arrivals(events))
     assert projected_users(pg_engine, batches) == expected_users(events)

@@ -29,3 +29,21 @@ def test_shift_offset_and_labels():
         date(2011, 2, 1),
     ]
     assert end_of("month", date(2011, 12, 1)) == datetime(2012, 1, 1, tzinfo=UTC)
+
+
+def test_lifecycle_states_at_the_watermark():
+    from projections.lifecycle import Thresholds, resurrection_day, state
+
+    t = Thresholds()
+    w = datetime(2011, 6, 30, tzinfo=UTC)
+    assert state(datetime(2011, 6, 25, tzinfo=UTC), None, None, w, t) == "new"
+    assert state(datetime(2011, 1, 1, tzinfo=UTC), datetime(2011, 6, 1, tzinfo=UTC), None, w, t) == "active"
+    assert state(datetime(2011, 1, 1, tzinfo=UTC), datetime(2011, 5, 1, tzinfo=UTC), None, w, t) == "at_risk"
+    assert state(datetime(2011, 1, 1, tzinfo=UTC), datetime(2011, 3, 1, tzinfo=UTC), None, w, t) == "churned"
+    back = resurrection_day([date(2011, 1, 1), date(2011, 6, 20), date(2011, 6, 21)], 90)
+    assert back == date(2011, 6, 20)
+    assert (
+        state(datetime(2011, 1, 1, tzinfo=UTC), datetime(2011, 6, 21, tzinfo=UTC), back, w, t)
+        == "resurrected"
+    )
+    assert resurrection_day([date(2011, 1, 1), date(2011, 3, 1)], 90) is None

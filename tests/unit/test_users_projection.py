@@ -9,6 +9,6 @@ from tests.properties import arrivals, event_histories, expected_users, projecte
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_arrival_order_gives_the_batch_answer(sqlite_engine, data):
-    events = data.draw(event_histories())
+    events = data.draw(event_histories(max_events=50, days=400))
     batches = data.draw(arrivals(events))
     assert projected_users(sqlite_engine, batches) == expected_users(events)
