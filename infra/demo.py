@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,8 @@ from sqlalchemy import func, select
 from domain.envelope import parse_envelope
 from infra.bootstrap import build_system
 from infra.config import Settings
-from projections.search import UserQuery
+from projections import reports
+from projections.lifecycle import STATES, Thresholds, state
 from projections.tracking import progress
 from projections.users import users
 from streams.local import LocalFollower
@@ -111,34 +113,34 @@ def run_demo(settings: Settings, out: Callable[[str], None] = print) -> None:
 
 
 def _summary(system: Any, out: Callable[[str], None]) -> None:
-    c = users.c
+    first, last = START.date(), (START + timedelta(weeks=WEEKS, days=-1)).date()
     with system.engine.connect() as conn:
-        total, registered, buyers, repeat, revenue = conn.execute(
-            select(
-                func.count(),
-                func.count(c.signup_at),
-                func.sum(func.cast(c.orders >= 1, type_=users.c.orders.type)),
-                func.sum(func.cast(c.orders >= 2, type_=users.c.orders.type)),
-                func.sum(c.net_revenue),
-            )
-        ).one()
         applied = progress(conn, "analytics", None)
-        by_country = conn.execute(
-            select(c.country, func.count(), func.sum(c.net_revenue))
-            .group_by(c.country)
-            .order_by(func.count().desc())
-        ).all()
-    out(f"read models at position {applied.position}, watermark {applied.watermark:%Y-%m-%d %H:%M} UTC")
-    out(f"users: {total} ({registered} registered), customers: {buyers}, repeat customers: {repeat}")
-    out(f"customers with 2+ orders: {repeat / buyers:.1%}" if buyers else "no customers yet")
-    out(f"net revenue: EUR {Decimal(revenue or 0) / 10000:,.2f}")
-    out(
-        "by country:  "
-        + "  ".join(f"{k} {n} users / EUR {Decimal(r or 0) / 10000:,.0f}" for k, n, r in by_country)
-    )
-    out("most recently active customers:")
-    for user in system.search.search(UserQuery(min_orders=2, size=5)).users:
-        out(
-            f"  {user['user_id']}  {user['country']}  {user['orders']} orders  EUR {user['net_revenue']:>8}"
-            f"  last active {user['last_active_at']}"
+        total, buyers, revenue = conn.execute(
+            select(func.count(), func.count(users.c.first_order_at), func.sum(users.c.net_revenue))
+        ).one()
+        cohorts = reports.retention(
+            conn, "week", "first_seen", "active", "on", first, last, 7, applied.watermark
         )
+        weekly = reports.active_users(conn, "week", first, last, "active")
+        repurchase = reports.repurchase(conn, first, last)
+        rows = [dict(r) for r in conn.execute(select(users)).mappings()]
+    states = Counter(
+        state(r["first_seen_at"], r["last_active_at"], r["resurrected_on"], applied.watermark, Thresholds())
+        for r in rows
+    )
+    out(f"read models at position {applied.position}, watermark {applied.watermark:%Y-%m-%d %H:%M} UTC")
+    out(f"users: {total}, customers: {buyers}, net revenue: EUR {Decimal(revenue or 0) / 10000:,.2f}")
+    out("")
+    out("weekly retention (first seen cohort, any activity, share active in week k)")
+    out("cohort        size   " + "".join(f"{'k=' + str(k):>7}" for k in range(8)))
+    for row in cohorts:
+        rates = "".join(f"{r:>7.0%}" for r in row["rates"])
+        out(f"{row['cohort']}  {row['size']:>5}   {rates}")
+    out("")
+    out("weekly active users: " + "  ".join(f"{p['period'][5:]} {p['users']}" for p in weekly))
+    out("lifecycle at the watermark: " + ", ".join(f"{k} {states[k]}" for k in STATES if states[k]))
+    out(
+        f"repurchase: {repurchase['repeat_customers']} of {repurchase['customers']} customers ordered again "
+        f"({repurchase['repurchase_rate']:.1%}); median {repurchase['median_days_between_orders']} days between orders"
+    )
