@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -12,8 +13,19 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-ONLINE_RETAIL = DATA / "online_retail" / "online_retail.csv.gz"
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def data_file(relative: str) -> Path:
+    """A file of the shared data sets: under COHORTLINE_DATA_DIR, or ../shared/data beside the checkout."""
+    path = Path(os.environ.get("COHORTLINE_DATA_DIR", DEFAULT_DATA)) / relative
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: the data sets live in ../shared/data beside the checkout, or set COHORTLINE_DATA_DIR"
+        )
+    return path
+
+
 NAMESPACE = uuid.UUID("2b0e4c52-9f0a-4d7c-8f67-54a0f4b7c1d3")
 COUNTRY_CODES = {
     "United Kingdom": "GB",
@@ -75,7 +87,7 @@ def online_retail_events() -> Iterator[dict[str, Any]]:
     """Per customer invoice (cancellations and rows without a customer left out): a session, a
     shopping-scene view per line, the order with its items, and its payment. Event ids are derived
     from the data, so a rerun sends the same ids."""
-    with gzip.open(ONLINE_RETAIL, "rt", newline="") as handle:
+    with gzip.open(data_file("online_retail/online_retail.csv.gz"), "rt", newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r["CustomerID"] and not r["InvoiceNo"][0].isalpha()]
     for invoice, lines_iter in groupby(rows, key=lambda r: r["InvoiceNo"]):
         lines = list(lines_iter)

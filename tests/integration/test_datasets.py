@@ -8,10 +8,10 @@ import gzip
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
+from bench.datasets import data_file
 from domain.envelope import parse_envelope
 from infra.bootstrap import build_system
 from infra.config import load_settings
@@ -19,8 +19,6 @@ from projections import reports
 from projections.tracking import progress
 from streams.local import LocalFollower
 from streams.log_reader import LogReader
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def months_between(a: str, b: str) -> int:
@@ -58,7 +56,7 @@ def check(system, expected: dict[str, list[int]], start: date, end: date, period
 def cdnow(tmp_path_factory):
     purchases: dict[str, set[str]] = defaultdict(set)
     spend: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    with gzip.open(DATA / "cdnow" / "cdnow_master.csv.gz", "rt", newline="") as handle:
+    with gzip.open(data_file("cdnow/cdnow_master.csv.gz"), "rt", newline="") as handle:
         for row in csv.DictReader(handle):
             purchases[row["customer_id"]].add(row["date"][:7])
             spend[(row["customer_id"], row["date"])] += Decimal(row["dollar_value"])
@@ -97,7 +95,7 @@ def test_cdnow_repurchase(cdnow):
 def test_online_retail_monthly_retention(tmp_path):
     purchases: dict[str, set[str]] = defaultdict(set)
     invoices: dict[str, dict] = {}
-    with gzip.open(DATA / "online_retail" / "online_retail.csv.gz", "rt", newline="") as handle:
+    with gzip.open(data_file("online_retail/online_retail.csv.gz"), "rt", newline="") as handle:
         for row in csv.DictReader(handle):
             if not row["CustomerID"] or row["InvoiceNo"][0].isalpha():
                 continue
