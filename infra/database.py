@@ -24,7 +24,14 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        executemany_mode="values_plus_batch",
+        executemany_batch_page_size=500,
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:

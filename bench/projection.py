@@ -1,0 +1,159 @@
+"""Projection throughput: events/s that one `cohortline worker` (Faust) applies from Kafka into the
+PostgreSQL read models and Elasticsearch, beside a bare aiokafka consumer reading the same topic in
+the same run.
+
+    eval "$(cohortline services env)"; .venv/bin/python bench/projection.py [--events 200000]
+
+Uses the running services (`cohortline services up`), a fresh database, topic and index. The events
+are the UCI Online Retail invoices (sessions, product views, orders, payments) as the relay would
+publish them: keyed by user, with positions, and a watermark on every partition at the end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import Engine, func, select
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.datasets import online_retail_events  # noqa: E402
+from domain.envelope import parse_envelope  # noqa: E402
+from domain.model import stream_id  # noqa: E402
+from infra.database import create_database_engine  # noqa: E402
+from projections.records import EventRecord  # noqa: E402
+from projections.schema import metadata  # noqa: E402
+from projections.tracking import progress, tracking  # noqa: E402
+from streams.relay import ensure_topic, message_key, watermark_message  # noqa: E402
+from tests.processes import Command, wait_until  # noqa: E402
+from tests.services import create_database, drop_database  # noqa: E402
+
+PARTITIONS = 4
+GOAL = 10_000
+
+
+def records(count: int) -> list[EventRecord]:
+    out = []
+    for position, raw in enumerate(online_retail_events(), start=1):
+        envelope = parse_envelope(raw)
+        out.append(
+            EventRecord(
+                position,
+                envelope.type,
+                1,
+                envelope.event_id,
+                str(stream_id(envelope.spec.stream, envelope.stream_key)),
+                1,
+                envelope.user_id,
+                envelope.occurred_at,
+                envelope.occurred_at,
+                envelope.context,
+                envelope.data,
+            )
+        )
+        if len(out) >= count:
+            break
+    return out
+
+
+async def publish(servers: str, topic: str, events: list[EventRecord]) -> None:
+    await ensure_topic(servers, topic, PARTITIONS)
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=20, max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        sends = [await producer.send(topic, key=message_key(e), value=e.to_json()) for e in events]
+        for partition in range(PARTITIONS):
+            sends.append(
+                await producer.send(topic, value=watermark_message(events[-1].position), partition=partition)
+            )
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+async def bare_consume(servers: str, topic: str) -> tuple[int, float]:
+    """Read every message of the topic with a plain aiokafka consumer; returns (messages, seconds)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=servers, enable_auto_commit=False, max_partition_fetch_bytes=8 << 20
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        started, count = time.perf_counter(), 0
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for messages in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                count += len(messages)
+        return count, time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    args = parser.parse_args()
+    for variable in ("COHORTLINE_DATABASE_URL", "COHORTLINE_KAFKA_URL", "COHORTLINE_ELASTICSEARCH_URL"):
+        if not os.environ.get(variable):
+            raise SystemExit(
+                f'{variable} is not set: run `cohortline services up` and `eval "$(cohortline services env)"`'
+            )
+    servers = os.environ["COHORTLINE_KAFKA_URL"].removeprefix("kafka://")
+    topic, index = f"bench.projection.{uuid.uuid4().hex[:8]}", f"bench-users-{uuid.uuid4().hex[:8]}"
+    events = records(args.events)
+    asyncio.run(publish(servers, topic, events))
+    messages, seconds = asyncio.run(bare_consume(servers, topic))
+    bare_rate = messages / seconds
+
+    url = create_database(os.environ["COHORTLINE_DATABASE_URL"])
+    engine = create_database_engine(url)
+    metadata.create_all(engine)
+    env = dict(
+        os.environ,
+        COHORTLINE_DATABASE_URL=url,
+        COHORTLINE_KAFKA_TOPIC=topic,
+        COHORTLINE_ELASTICSEARCH_INDEX=index,
+        COHORTLINE_KAFKA_PARTITIONS=str(PARTITIONS),
+    )
+    worker = Command(["worker"], env, Path(tempfile.mkdtemp(prefix="bench-projection-")), "worker")
+    try:
+
+        def applied() -> int:
+            with engine.connect() as conn:
+                return progress(conn, "analytics", PARTITIONS).position
+
+        wait_until(lambda: started_applying(engine), 120, "the worker's first batch", worker)
+        started = time.perf_counter()
+        wait_until(lambda: applied() >= events[-1].position, 3600, "the worker to apply the topic", worker)
+        rate = len(events) / (time.perf_counter() - started)
+    finally:
+        worker.stop()
+        engine.dispose()
+        drop_database(url)
+    print(f"{len(events):,} Online Retail events on {PARTITIONS} partitions, {os.cpu_count()} cores")
+    print(f"{'bare aiokafka consumer (baseline)':<44} {bare_rate:>10,.0f} events/s")
+    print(
+        f"{'worker: Kafka -> PostgreSQL + Elasticsearch':<44} {rate:>10,.0f} events/s   "
+        f"{rate / bare_rate:.2f} x baseline   (goal >= {GOAL:,}: {'met' if rate >= GOAL else 'NOT met'})"
+    )
+
+
+def started_applying(engine: Engine) -> bool:
+    """Whether the worker has committed its first batch (timing starts there: Faust's start-up and
+    the group's first rebalance are not projection work)."""
+    with engine.connect() as conn:
+        return bool(conn.execute(select(func.max(tracking.c.position))).scalar())
+
+
+if __name__ == "__main__":
+    main()
