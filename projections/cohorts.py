@@ -33,14 +33,19 @@ RETURN_KINDS = {"active": "last_active_at", "order": "last_order_at"}
 MOVING_ATTRIBUTES = (*COHORT_DATES.values(), "channel", "first_country")
 
 
-def _cells(name: str, *columns: Column) -> Table:
+def _cells(name: str, offset_column: str | None = None) -> Table:
+    """A cell table keyed so that a query's filter (definition, return kind, granularity, cohort
+    range) is a prefix of its primary key."""
+    returns = [Column("returns", String(8), primary_key=True)] if offset_column else []
+    offsets = [Column(offset_column, Integer, primary_key=True, autoincrement=False)] if offset_column else []
     return Table(
         name,
         metadata,
         Column("definition", String(12), primary_key=True),
-        *columns,
+        *returns,
         Column("granularity", String(5), primary_key=True),
         Column("cohort", Date, primary_key=True),
+        *offsets,
         Column("channel", String(64), primary_key=True),
         Column("country", String(2), primary_key=True),
         Column("users", Integer, nullable=False),
@@ -48,16 +53,8 @@ def _cells(name: str, *columns: Column) -> Table:
 
 
 cohort_sizes = _cells("rm_cohort_sizes")
-cohort_returns = _cells(
-    "rm_cohort_returns",
-    Column("returns", String(8), primary_key=True),
-    Column("offset", Integer, primary_key=True, autoincrement=False),
-)
-cohort_last = _cells(
-    "rm_cohort_last",
-    Column("returns", String(8), primary_key=True),
-    Column("last_offset", Integer, primary_key=True, autoincrement=False),
-)
+cohort_returns = _cells("rm_cohort_returns", "offset")
+cohort_last = _cells("rm_cohort_last", "last_offset")
 
 Cell = tuple[Any, ...]
 
