@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain.envelope import Envelope
@@ -167,15 +167,6 @@ class Cohortline(Application[UUID]):
                 self._streams.move_to_end(aggregate.id)
             while len(self._streams) > STREAM_CACHE_SIZE:
                 self._streams.popitem(last=False)
-
-    def load(self, kind: str, key: UUID, version: int | None = None) -> StreamAggregate:
-        """The stream's aggregate (at `version` when given), blank when it has no events yet."""
-        try:
-            aggregate = self.repository.get(key, version=version)
-        except AggregateNotFoundError:
-            return STREAM_CLASSES[kind](key, BLANK_CREATED_ON)
-        assert isinstance(aggregate, StreamAggregate)
-        return aggregate
 
     def stream_events(self, kind: str, key: str) -> list[Fact]:
         """Every fact of one stream, in order, upcast to the current schema."""

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Connection, DateTime, Integer, String, Table, func, literal, select
+from sqlalchemy import BigInteger, Column, Connection, DateTime, Integer, String, Table, literal, select
 
 from projections.schema import aware_utc, greatest, metadata, naive_utc
 from projections.sql import upsert
@@ -95,7 +95,3 @@ def progress(conn: Connection, projection: str, kafka_partitions: int | None) ->
         return Progress(local.position if local else 0, aware_utc(watermark))
     lowest = min((rows[p].position if p in rows else 0 for p in range(kafka_partitions)), default=0)
     return Progress(lowest, aware_utc(watermark))
-
-
-def max_watermark(conn: Connection) -> datetime | None:
-    return aware_utc(conn.execute(select(func.max(tracking.c.watermark))).scalar())

@@ -53,8 +53,7 @@ def assert_read_models_equal_reference(
                 for returns in ("active", "order"):
                     for mode in ("on", "on_or_after"):
                         for breakdown in (None, "channel", "country"):
-                            got = reports.retention(
-                                conn,
+                            asked = (
                                 granularity,
                                 definition,
                                 returns,
@@ -65,18 +64,8 @@ def assert_read_models_equal_reference(
                                 watermark,
                                 breakdown,
                             )
-                            want = reference.retention(
-                                events,
-                                granularity,
-                                definition,
-                                returns,
-                                mode,
-                                START,
-                                END,
-                                periods,
-                                watermark,
-                                breakdown,
-                            )
+                            got = reports.retention(conn, *asked)
+                            want = reference.retention(events, *asked)
                             assert got == want, (granularity, definition, returns, mode, breakdown)
         assert reports.repurchase(conn, START, END) == reference.repurchase(events, START, END)
         assert reports.repurchase(conn, date(2011, 2, 1), date(2011, 2, 28)) == reference.repurchase(

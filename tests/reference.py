@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from projections.periods import Granularity, end_of, label, offset, period_of, periods_between, shift
+from projections.periods import Granularity, end_of, label, period_of, periods_between, shift
 from projections.records import EventRecord
 
 
@@ -232,7 +232,3 @@ def _percentile(values: list[float], fraction: float) -> float | None:
     low = int(rank)
     high = min(low + 1, len(values) - 1)
     return round(values[low] + (values[high] - values[low]) * (rank - low), 2)
-
-
-def offsets_of(granularity: Granularity, start: date, later: date) -> int:
-    return offset(granularity, start, later)

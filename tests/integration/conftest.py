@@ -5,6 +5,8 @@ import pytest
 from api.app import create_app
 from infra.bootstrap import build_system
 from infra.config import load_settings
+from infra.database import create_database_engine
+from projections.schema import metadata
 
 KEYS = "prod:producer,read:reader,audit:auditor,admin:admin"
 
@@ -24,3 +26,12 @@ def system(request, tmp_path):
 @pytest.fixture
 def client(system):
     return create_app(system.api_context()).test_client()
+
+
+@pytest.fixture
+def pg_engine(pg_url):
+    """An engine on a fresh PostgreSQL database with the read-model tables."""
+    engine = create_database_engine(pg_url)
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()

@@ -1,20 +1,9 @@
 """The user state read model equals a batch recomputation for any arrival order, on PostgreSQL."""
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.database import create_database_engine
-from projections.schema import metadata
 from tests.properties import arrivals, event_histories, expected_users, projected_users
-
-
-@pytest.fixture
-def pg_engine(pg_url):
-    engine = create_database_engine(pg_url)
-    metadata.create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
