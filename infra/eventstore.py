@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -133,6 +134,7 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
         return [row[0] for row in result]
 
 
+@cache
 def _with_event_id(table: Table) -> Table:
     """The library's events table as it is in the database: with our `event_id` column."""
     if "event_id" in table.c:

@@ -78,22 +78,22 @@ def stickiness() -> Response:
 @blueprint.get("/v1/activity/frequency")
 @require("reader")
 def frequency() -> Response:
-    reject_unknown({"granularity", "from", "to"} | FRESHNESS)
-    granularity = _choice("granularity", ("week", "month"), "week")
-    start, end = _range(granularity)
-    current = wait_for_read_models()
-    series = _read(lambda conn: reports.frequency(conn, granularity, start, end))
-    return jsonify(stamped({"granularity": granularity, "series": series}, current))
+    return _weekly_or_monthly(reports.frequency)
 
 
 @blueprint.get("/v1/activity/lifecycle")
 @require("reader")
 def lifecycle() -> Response:
+    return _weekly_or_monthly(reports.lifecycle)
+
+
+def _weekly_or_monthly(report: Callable[[Any, Granularity, date, date], list[dict[str, Any]]]) -> Response:
+    """A per-period report over `from`..`to` by week (default) or month."""
     reject_unknown({"granularity", "from", "to"} | FRESHNESS)
     granularity = _choice("granularity", ("week", "month"), "week")
     start, end = _range(granularity)
     current = wait_for_read_models()
-    series = _read(lambda conn: reports.lifecycle(conn, granularity, start, end))
+    series = _read(lambda conn: report(conn, granularity, start, end))
     return jsonify(stamped({"granularity": granularity, "series": series}, current))
 
 
