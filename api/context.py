@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from domain.application import Cohortline
 from projections.lifecycle import Thresholds
+from projections.rfm import CutsCache
 from projections.search import UserPage, UserQuery
 
 
@@ -29,3 +30,4 @@ class ApiContext:
     open_mode: bool = False
     backends: Mapping[str, str] = field(default_factory=dict)
     lifecycle: Thresholds = field(default_factory=Thresholds)
+    rfm_cuts: CutsCache = field(default_factory=CutsCache)

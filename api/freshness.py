@@ -23,7 +23,8 @@ def read_models_progress() -> Progress:
         found = [progress(conn, name, context.kafka_partitions) for name in context.projections]
     position = min((p.position for p in found), default=0)
     watermarks = [p.watermark for p in found if p.watermark is not None]
-    return Progress(position, max(watermarks) if watermarks else None)
+    version = sum(p.version for p in found)
+    return Progress(position, max(watermarks) if watermarks else None, version)
 
 
 class NotYet(ApiError):

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from domain.catalogue import CONTEXT_FIELDS, TYPES, FieldSpec, TypeSpec
+from projections.rfm import SEGMENT_NAMES
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -177,6 +178,7 @@ def _search() -> dict[str, Any]:
                 {"enum": ["new", "active", "resurrected", "at_risk", "churned"]},
                 "lifecycle state at the watermark",
             ),
+            _query("segment", {"enum": list(SEGMENT_NAMES)}, "RFM segment at the watermark"),
             _query("size", {"type": "integer", "minimum": 1, "maximum": 100}, "page size (default 20)"),
             _query("after", {"type": "string"}, "the `next` cursor of the previous page"),
             *_freshness_parameters(),
@@ -401,6 +403,7 @@ def _field(spec: FieldSpec) -> dict[str, Any]:
 
 def _user_state_schema() -> dict[str, Any]:
     time = {"type": ["string", "null"], "format": "date-time"}
+    score = {"type": "integer", "minimum": 1, "maximum": 5, "description": "quintile among customers"}
     return {
         "type": "object",
         "properties": {
@@ -419,6 +422,20 @@ def _user_state_schema() -> dict[str, Any]:
             "tier": {"type": ["string", "null"]},
             "resurrected_on": {"type": ["string", "null"], "format": "date"},
             "lifecycle": {"enum": ["new", "active", "resurrected", "at_risk", "churned", None]},
+            "segment": {"enum": [*SEGMENT_NAMES, None]},
+            "rfm": {
+                "description": "RFM at the watermark; null for a user without orders",
+                "type": ["object", "null"],
+                "properties": {
+                    "recency_days": {"type": "integer", "description": "days since the last order"},
+                    "frequency": {"type": "integer", "description": "orders placed"},
+                    "monetary": {"type": "string", "description": "decimal: net revenue"},
+                    "r": score,
+                    "f": score,
+                    "m": score,
+                    "segment": {"enum": list(SEGMENT_NAMES)},
+                },
+            },
             "last_position": {"type": "integer"},
         },
     }

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from projections.lifecycle import Thresholds, state
+from projections.rfm import Cuts, present_rfm
 from projections.schema import MONEY_SCALE, rfc3339
 
 
@@ -36,13 +37,20 @@ def present_user(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def with_lifecycle(
-    user: dict[str, Any], watermark: datetime | None, thresholds: Thresholds
+def user_state(
+    user: dict[str, Any], watermark: datetime | None, thresholds: Thresholds, cuts: Cuts
 ) -> dict[str, Any]:
-    """The presented user with its lifecycle state at the watermark."""
+    """The presented user with its lifecycle state and RFM at the watermark (metrics.md "User
+    state"); both are relative to the watermark, so they are derived when asked, not stored."""
     if watermark is None:
-        return {**user, "lifecycle": None}
+        return {**user, "lifecycle": None, "segment": None, "rfm": None}
     first = datetime.fromisoformat(user["first_seen_at"])
     last = datetime.fromisoformat(user["last_active_at"]) if user["last_active_at"] else None
     back = date.fromisoformat(user["resurrected_on"]) if user["resurrected_on"] else None
-    return {**user, "lifecycle": state(first, last, back, watermark, thresholds)}
+    rfm = present_rfm(user, watermark, cuts)
+    return {
+        **user,
+        "lifecycle": state(first, last, back, watermark, thresholds),
+        "segment": rfm["segment"] if rfm else None,
+        "rfm": rfm,
+    }

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy import Connection, Engine, and_, false, func, or_, select
 
 from projections.lifecycle import Thresholds
 from projections.presenters import present_user
+from projections.rfm import Box
 from projections.runner import TransientError
 from projections.schema import naive_utc
 from projections.users import user_rows, users
@@ -51,6 +52,8 @@ class UserQuery:
     min_orders: int | None = None
     last_active_before: datetime | None = None
     lifecycle: str | None = None
+    segment: list[Box] | None = None
+    """The ranges that hold one RFM segment's customers (projections.rfm.segment_boxes)."""
     watermark: datetime | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
     size: int = 20
@@ -152,6 +155,8 @@ class ElasticsearchUsers:
             filters.append(
                 _es_lifecycle(query.lifecycle, LifecycleBounds.at(query.watermark, query.thresholds))
             )
+        if query.segment is not None:
+            filters.append(_es_segment(query.segment))
         size = min(query.size, MAX_PAGE)
         body: dict[str, Any] = {
             "query": {"bool": {"filter": filters}},
@@ -191,6 +196,8 @@ class SqlUsers:
             stmt = stmt.where(
                 _sql_lifecycle(query.lifecycle, LifecycleBounds.at(query.watermark, query.thresholds))
             )
+        if query.segment is not None:
+            stmt = stmt.where(_sql_segment(query.segment))
         if query.after:
             stmt = stmt.where(_after(decode_cursor(query.after)))
         size = min(query.size, MAX_PAGE)
@@ -255,6 +262,42 @@ def _es_lifecycle(state: str, b: LifecycleBounds) -> dict[str, Any]:
         "churned": {"filter": [settled, anchor({"lt": churned_before})]},
     }
     return {"bool": clauses[state]}
+
+
+def _sql_segment(boxes: list[Box]) -> Any:
+    c = users.c
+
+    def inside(box: Box) -> Any:
+        conditions = [c.orders > 0]
+        if box.ordered_from is not None:
+            conditions.append(c.last_order_at >= box.ordered_from)
+        if box.ordered_before is not None:
+            conditions.append(c.last_order_at < box.ordered_before)
+        if box.orders_above is not None:
+            conditions.append(c.orders > box.orders_above)
+        if box.orders_through is not None:
+            conditions.append(c.orders <= box.orders_through)
+        return and_(*conditions)
+
+    return or_(*(inside(b) for b in boxes)) if boxes else false()
+
+
+def _es_segment(boxes: list[Box]) -> dict[str, Any]:
+    def inside(box: Box) -> dict[str, Any]:
+        ordered: dict[str, str] = {}
+        if box.ordered_from is not None:
+            ordered["gte"] = box.ordered_from.isoformat() + "Z"
+        if box.ordered_before is not None:
+            ordered["lt"] = box.ordered_before.isoformat() + "Z"
+        orders: dict[str, int] = {"gt": max(box.orders_above or 0, 0)}
+        if box.orders_through is not None:
+            orders["lte"] = box.orders_through
+        when = {"range": {"last_order_at": ordered}} if ordered else {"exists": {"field": "last_order_at"}}
+        return {"bool": {"filter": [when, {"range": {"orders": orders}}]}}
+
+    if not boxes:
+        return {"match_none": {}}
+    return {"bool": {"should": [inside(b) for b in boxes], "minimum_should_match": 1}}
 
 
 def _after(sort_values: list[Any]) -> Any:

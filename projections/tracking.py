@@ -80,6 +80,8 @@ class Progress:
     position: int
     """Every event at or below this log position has been applied."""
     watermark: datetime | None
+    version: int = 0
+    """Grows whenever the projection applies anything (the sum of its partitions' positions)."""
 
 
 def progress(conn: Connection, projection: str, kafka_partitions: int | None) -> Progress:
@@ -90,8 +92,9 @@ def progress(conn: Connection, projection: str, kafka_partitions: int | None) ->
         for row in conn.execute(select(tracking).where(tracking.c.projection == projection))
     }
     watermark = max((r.watermark for r in rows.values() if r.watermark), default=None)
+    version = sum(r.position for r in rows.values())
     if kafka_partitions is None:
         local = rows.get(LOCAL_PARTITION)
-        return Progress(local.position if local else 0, aware_utc(watermark))
+        return Progress(local.position if local else 0, aware_utc(watermark), version)
     lowest = min((rows[p].position if p in rows else 0 for p in range(kafka_partitions)), default=0)
-    return Progress(lowest, aware_utc(watermark))
+    return Progress(lowest, aware_utc(watermark), version)

@@ -3,12 +3,16 @@ history and one arrival order; shared by the SQLite and PostgreSQL property test
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
 
 from projections import reports
+from projections.presenters import present_user
 from projections.records import EventRecord
+from projections.rfm import present_rfm, rfm_cuts
+from projections.users import money, users
 from tests import reference
 from tests.properties import project
 
@@ -71,3 +75,15 @@ def assert_read_models_equal_reference(
         assert reports.repurchase(conn, date(2011, 2, 1), date(2011, 2, 28)) == reference.repurchase(
             events, date(2011, 2, 1), date(2011, 2, 28)
         )
+        assert rfm_of_every_customer(conn, watermark) == reference.rfm(events, watermark)
+
+
+def rfm_of_every_customer(conn: Connection, watermark: datetime) -> dict[str, dict]:
+    """user → RFM as the API presents it, monetary in 1/10,000 units like the reference."""
+    cuts = rfm_cuts(conn)
+    found = {}
+    for row in conn.execute(select(users)).mappings():
+        rfm = present_rfm(present_user(dict(row)), watermark, cuts)
+        if rfm is not None:
+            found[row["user_id"]] = {**rfm, "monetary": money(Decimal(rfm["monetary"]))}
+    return found

@@ -232,3 +232,59 @@ def _percentile(values: list[float], fraction: float) -> float | None:
     low = int(rank)
     high = min(low + 1, len(values) - 1)
     return round(values[low] + (values[high] - values[low]) * (rank - low), 2)
+
+
+RFM_SEGMENTS = {
+    # (recency score, frequency score) as the two digits of a pattern, as the common map draws it
+    "11 12 21 22": "lost",
+    "13 14 23 24": "at_risk",
+    "15 25": "cant_lose_them",
+    "31 32": "about_to_sleep",
+    "33": "need_attention",
+    "34 35 44 45": "loyal",
+    "41": "promising",
+    "51": "new",
+    "42 43 52 53": "potential_loyalist",
+    "54 55": "champions",
+}
+
+
+def rfm(events: list[EventRecord], watermark: datetime) -> dict[str, dict[str, Any]]:
+    """user → recency days, frequency, monetary (in 1/10,000 units), the three quintile scores and
+    the segment, for every user with an order."""
+    last: dict[str, date] = {}
+    orders: dict[str, int] = defaultdict(int)
+    revenue: dict[str, int] = defaultdict(int)
+    for e in events:
+        if e.user_id is None:
+            continue
+        if e.type == "OrderPlaced":
+            orders[e.user_id] += 1
+            last[e.user_id] = max(last.get(e.user_id, e.occurred_at.date()), e.occurred_at.date())
+        elif e.type in ("OrderPaid", "OrderRefunded"):
+            sign = 1 if e.type == "OrderPaid" else -1
+            revenue[e.user_id] += sign * int(e.data["amount"] * 10_000)
+    customers = list(orders)
+
+    def quintile(value: Any, values: list[Any]) -> int:
+        worse = sum(1 for v in values if v < value)
+        return 1 + (5 * worse) // len(values)
+
+    recency = {u: (watermark.date() - last[u]).days for u in customers}
+    negated = [-recency[u] for u in customers]
+    counts = [orders[u] for u in customers]
+    money = [revenue[u] for u in customers]
+    found = {}
+    for u in customers:
+        r, f = quintile(-recency[u], negated), quintile(orders[u], counts)
+        pattern = f"{r}{f}"
+        found[u] = {
+            "recency_days": recency[u],
+            "frequency": orders[u],
+            "monetary": revenue[u],
+            "r": r,
+            "f": f,
+            "m": quintile(revenue[u], money),
+            "segment": next(name for cells, name in RFM_SEGMENTS.items() if pattern in cells.split()),
+        }
+    return found

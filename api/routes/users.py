@@ -9,8 +9,10 @@ from api.errors import ApiError
 from api.freshness import stamped, wait_for_read_models
 from api.params import int_param, invalid, reject_unknown, str_param, time_param
 from projections.lifecycle import STATES
-from projections.presenters import present_user, with_lifecycle
+from projections.presenters import present_user, user_state
+from projections.rfm import SEGMENT_NAMES, Cuts, rfm_cuts, segment_boxes
 from projections.search import MAX_PAGE, UserQuery, decode_cursor
+from projections.tracking import Progress
 from projections.users import user_row
 
 blueprint = Blueprint("users", __name__)
@@ -20,6 +22,7 @@ SEARCH_PARAMS = {
     "country",
     "min_orders",
     "lifecycle",
+    "segment",
     "last_active_before",
     "size",
     "after",
@@ -41,11 +44,16 @@ def search() -> Response:
     lifecycle = str_param("lifecycle")
     if lifecycle is not None and lifecycle not in STATES:
         raise invalid("lifecycle", f"must be one of {', '.join(STATES)}")
+    segment = str_param("segment")
+    if segment is not None and segment not in SEGMENT_NAMES:
+        raise invalid("segment", f"must be one of {', '.join(SEGMENT_NAMES)}")
     current = wait_for_read_models()
     context = current_app.config["COHORTLINE"]
+    cuts = current_cuts(current)
     query = UserQuery(
         q=str_param("q"),
         lifecycle=lifecycle,
+        segment=segment_boxes(segment, cuts) if segment else None,
         watermark=current.watermark,
         thresholds=context.lifecycle,
         country=str_param("country", max_length=2),
@@ -55,7 +63,7 @@ def search() -> Response:
         after=after,
     )
     page = context.search.search(query)
-    found = [with_lifecycle(user, current.watermark, context.lifecycle) for user in page.users]
+    found = [user_state(user, current.watermark, context.lifecycle, cuts) for user in page.users]
     return jsonify(stamped({"users": found, "next": page.next}, current))
 
 
@@ -69,4 +77,16 @@ def get_user(user_id: str) -> Response:
     if row is None:
         raise ApiError(404, "user_not_found", f"no events for user {user_id!r}")
     thresholds = current_app.config["COHORTLINE"].lifecycle
-    return jsonify(stamped(with_lifecycle(present_user(row), current.watermark, thresholds), current))
+    found = user_state(present_user(row), current.watermark, thresholds, current_cuts(current))
+    return jsonify(stamped(found, current))
+
+
+def current_cuts(current: Progress) -> Cuts:
+    """The RFM cut points of the read models this answer reflects, computed once per version."""
+    context = current_app.config["COHORTLINE"]
+
+    def compute() -> Cuts:
+        with context.read_engine.connect() as conn:
+            return rfm_cuts(conn)
+
+    return context.rfm_cuts.get(current.version, compute)

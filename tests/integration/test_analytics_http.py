@@ -151,3 +151,24 @@ def test_search_by_lifecycle_agrees_with_each_users_state(client, history):
         assert found == {u for u, s in states.items() if s == state}, state
     one = next(iter(states))
     assert get(client, f"/v1/users/{one}")["lifecycle"] == states[one]
+
+
+def test_every_customers_rfm_and_segment_search_equal_the_definitions(client, history):
+    watermark = max(e.occurred_at for e in history)
+    want = reference.rfm(history, watermark)
+    everyone = {u["user_id"]: u for u in all_pages(client)}
+    for user_id, user in everyone.items():
+        rfm = want.get(user_id)
+        assert user["segment"] == (rfm["segment"] if rfm else None), user_id
+        if rfm is not None:
+            shown = {k: user["rfm"][k] for k in ("recency_days", "frequency", "r", "f", "m", "segment")}
+            assert shown == {k: rfm[k] for k in shown}, user_id
+    assert len({rfm["segment"] for rfm in want.values()}) >= 3
+    for segment in reference.RFM_SEGMENTS.values():
+        found = {u["user_id"] for u in all_pages(client, segment=segment)}
+        assert found == {u for u, rfm in want.items() if rfm["segment"] == segment}, segment
+    one = next(iter(want))
+    assert get(client, f"/v1/users/{one}")["rfm"]["segment"] == want[one]["segment"]
+    response = client.get("/v1/users/search", query_string={"segment": "whales"}, headers=READER)
+    assert response.status_code == 400
+    assert response.json["error"]["details"][0]["field"] == "segment"

@@ -18,6 +18,7 @@ from infra.demo import demo_events
 from infra.eventstore import open_event_store
 from projections.lifecycle import STATES
 from projections.presenters import present_user
+from projections.rfm import SEGMENT_NAMES, rfm_cuts, segment_boxes
 from projections.runner import dead_letters
 from projections.search import ElasticsearchUsers, SqlUsers, UserQuery
 from projections.tracking import progress
@@ -98,6 +99,11 @@ def test_kill_and_restart_worker_and_relay_mid_stream(full_stack_env, tmp_path):
             for state in STATES:
                 query = UserQuery(lifecycle=state, watermark=watermark, size=100)
                 assert ids(index, query) == ids(sql, query), state
+            with engine.connect() as conn:
+                cuts = rfm_cuts(conn)
+            for name in SEGMENT_NAMES:
+                query = UserQuery(segment=segment_boxes(name, cuts), size=100)
+                assert ids(index, query) == ids(sql, query), name
     finally:
         done.set()
         producer.join(60)
