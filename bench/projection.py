@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -32,12 +33,15 @@ from infra.database import create_database_engine  # noqa: E402
 from projections.records import EventRecord  # noqa: E402
 from projections.schema import metadata  # noqa: E402
 from projections.tracking import progress, tracking  # noqa: E402
-from streams.relay import ensure_topic, message_key, watermark_message  # noqa: E402
+from streams.messages import batch_messages  # noqa: E402
+from streams.relay import ensure_topic  # noqa: E402
 from tests.processes import Command, wait_until  # noqa: E402
 from tests.services import create_database, drop_database  # noqa: E402
 
 PARTITIONS = 4
 GOAL = 10_000
+RELAY_BATCH = 5000
+"""Events per relay batch, as `cohortline relay` reads them (streams.relay)."""
 
 
 def records(count: int) -> list[EventRecord]:
@@ -69,18 +73,18 @@ async def publish(servers: str, topic: str, events: list[EventRecord]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=20, max_batch_size=1 << 20)
     await producer.start()
     try:
-        sends = [await producer.send(topic, key=message_key(e), value=e.to_json()) for e in events]
-        for partition in range(PARTITIONS):
-            sends.append(
-                await producer.send(topic, value=watermark_message(events[-1].position), partition=partition)
-            )
+        sends = []
+        for start in range(0, len(events), RELAY_BATCH):
+            for partition, message in batch_messages(events[start : start + RELAY_BATCH], PARTITIONS):
+                sends.append(await producer.send(topic, value=message, partition=partition))
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
 
 
 async def bare_consume(servers: str, topic: str) -> tuple[int, float]:
-    """Read every message of the topic with a plain aiokafka consumer; returns (messages, seconds)."""
+    """Read and decode every message of the topic with a plain aiokafka consumer; returns (events,
+    seconds)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=servers, enable_auto_commit=False, max_partition_fetch_bytes=8 << 20
     )
@@ -93,7 +97,7 @@ async def bare_consume(servers: str, topic: str) -> tuple[int, float]:
         started, count = time.perf_counter(), 0
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             for messages in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
-                count += len(messages)
+                count += sum(len(json.loads(m.value)["events"]) for m in messages)
         return count, time.perf_counter() - started
     finally:
         await consumer.stop()
@@ -112,8 +116,8 @@ def main() -> None:
     topic, index = f"bench.projection.{uuid.uuid4().hex[:8]}", f"bench-users-{uuid.uuid4().hex[:8]}"
     events = records(args.events)
     asyncio.run(publish(servers, topic, events))
-    messages, seconds = asyncio.run(bare_consume(servers, topic))
-    bare_rate = messages / seconds
+    consumed, seconds = asyncio.run(bare_consume(servers, topic))
+    bare_rate = consumed / seconds
 
     url = create_database(os.environ["COHORTLINE_DATABASE_URL"])
     engine = create_database_engine(url)

@@ -49,22 +49,23 @@ class EventRecord:
 
     def to_json(self) -> bytes:
         """The wire form for Kafka: decimals as strings, times as RFC 3339."""
-        return json.dumps(
-            {
-                "position": self.position,
-                "type": self.type,
-                "schema_version": self.schema_version,
-                "event_id": self.event_id,
-                "stream_id": self.stream_id,
-                "stream_version": self.stream_version,
-                "user_id": self.user_id,
-                "occurred_at": self.occurred_at.isoformat(),
-                "recorded_at": self.recorded_at.isoformat(),
-                "context": self.context,
-                "data": _tag_values(self.data),
-            },
-            separators=(",", ":"),
-        ).encode()
+        return json.dumps(self.to_wire(), separators=(",", ":")).encode()
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-ready form of `to_json`."""
+        return {
+            "position": self.position,
+            "type": self.type,
+            "schema_version": self.schema_version,
+            "event_id": self.event_id,
+            "stream_id": self.stream_id,
+            "stream_version": self.stream_version,
+            "user_id": self.user_id,
+            "occurred_at": self.occurred_at.isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+            "context": self.context,
+            "data": _tag_values(self.data),
+        }
 
     @classmethod
     def from_json(cls, raw: bytes | str | dict[str, Any]) -> EventRecord:

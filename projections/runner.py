@@ -9,11 +9,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import BigInteger, Column, Connection, DateTime, Engine, Integer, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.exc import DBAPIError
 
 from projections.records import EventRecord
 from projections.schema import metadata
+from projections.sql import upsert
 from projections.tracking import advance, lock_positions
 
 log = logging.getLogger(__name__)
@@ -30,13 +42,15 @@ dead_letters = Table(
     Column("reason", Text, nullable=False),
     Column("payload", Text),
     Column("failed_at", DateTime(), nullable=False),
+    UniqueConstraint("projection", "partition", "kafka_offset", "position", name="uq_dead_letter_source"),
 )
 
 
 @dataclass(frozen=True)
 class Delivery:
     """One message from a source partition: an event, or a watermark (`event` None) saying that
-    every event at or below `position` was delivered before it on this partition."""
+    every event at or below `position` was delivered before it on this partition, or (`error`) what
+    could not be read, at its position or at 0 when even that was unreadable."""
 
     partition: int
     position: int
@@ -93,7 +107,9 @@ class ProjectionRunner:
         with self.engine.begin() as conn:
             tracked = lock_positions(conn, self.name, {d.partition for d in deliveries})
             fresh = [d for d in deliveries if d.position > tracked[d.partition]]
-            bad = [d for d in fresh if d.event is None and d.error]
+            bad = [
+                d for d in deliveries if d.error and (d.position == 0 or d.position > tracked[d.partition])
+            ]
             if bad:
                 self._dead_letter(conn, bad)
             events = [d.event for d in fresh if d.event is not None]
@@ -125,8 +141,9 @@ class ProjectionRunner:
         return applied
 
     def _dead_letter(self, conn: Connection, failed: Sequence[Delivery]) -> None:
+        """Park what failed, once per source message and position (Kafka may redeliver it)."""
         conn.execute(
-            dead_letters.insert(),
+            upsert(conn, dead_letters).on_conflict_do_nothing(),
             [
                 {
                     "projection": self.name,
@@ -134,13 +151,18 @@ class ProjectionRunner:
                     "position": d.position,
                     "kafka_offset": d.offset,
                     "event_id": None,
-                    "reason": d.error,
-                    "payload": d.payload,
+                    "reason": _text(d.error),
+                    "payload": _text(d.payload),
                     "failed_at": datetime.now(UTC).replace(tzinfo=None),
                 }
                 for d in failed
             ],
         )
+
+
+def _text(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL characters; keep them visible instead."""
+    return value.replace("\x00", "\\x00") if value else value
 
 
 def _new_positions(

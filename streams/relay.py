@@ -1,5 +1,6 @@
 """The relay (outbox): follows the event store's log in order and publishes every event to Kafka,
-keyed by user, then a watermark to every partition, then saves how far it got.
+on its user's partition, with a watermark to every partition (streams.messages), then saves how far
+it got.
 
 After a crash it resumes from the saved position, so an event may be published twice but never
 lost; consumers drop repeats by position (projections.tracking)."""
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +19,7 @@ from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, sele
 
 from projections.records import EventRecord
 from streams.log_reader import LogReader
+from streams.messages import batch_messages
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +30,6 @@ relay_positions = Table(
     Column("topic", String(255), primary_key=True),
     Column("position", BigInteger, nullable=False),
 )
-
-
-def message_key(record: EventRecord) -> bytes:
-    """A user's events share a partition (and so keep their order); events without a user are keyed
-    by their stream."""
-    return (record.user_id or f"stream:{record.stream_id}").encode()
-
-
-def watermark_message(position: int) -> bytes:
-    return json.dumps({"watermark": position}).encode()
 
 
 async def ensure_topic(servers: str, topic: str, partitions: int) -> None:
@@ -60,7 +51,7 @@ class Relay:
         servers: str,
         topic: str,
         partitions: int,
-        batch_size: int = 2000,
+        batch_size: int = 5000,
     ):
         self.reader = reader
         self.engine = engine
@@ -114,10 +105,11 @@ class Relay:
             await producer.stop()
 
     async def publish(self, producer: AIOKafkaProducer, records: list[EventRecord]) -> int:
-        """Publish a batch and a watermark on every partition; returns the last position sent."""
-        sends = [await producer.send(self.topic, key=message_key(r), value=r.to_json()) for r in records]
-        last = records[-1].position
-        for partition in sorted(await producer.partitions_for(self.topic)):
-            sends.append(await producer.send(self.topic, value=watermark_message(last), partition=partition))
+        """Publish a batch, each partition's events with a watermark; returns the last position."""
+        partitions = len(await producer.partitions_for(self.topic))
+        sends = [
+            await producer.send(self.topic, value=message, partition=partition)
+            for partition, message in batch_messages(records, partitions)
+        ]
         await asyncio.gather(*sends)
-        return last
+        return records[-1].position

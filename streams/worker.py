@@ -1,5 +1,6 @@
 """The Faust worker: one agent per projection, each reading the event topic in batches and applying
-them through its ProjectionRunner (read model, search documents and position in one transaction).
+them through its ProjectionRunner (read model, search documents and position in one transaction);
+each message holds many events (streams.messages).
 
 Agents run with concurrency 1 and `take_events`, which acknowledges a batch only after it was
 applied, so Kafka's committed offsets never pass what the read models hold."""
@@ -7,7 +8,6 @@ applied, so Kafka's committed offsets never pass what the read models hold."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -16,39 +16,18 @@ from typing import Any
 
 import faust
 
-from projections.records import EventRecord
 from projections.runner import Delivery, ProjectionRunner, TransientError
+from streams.messages import to_deliveries
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 2000
-BATCH_WITHIN_S = 0.2
+BATCH_MESSAGES = 64
+BATCH_WITHIN_S = 0.1
+EVENTS_PER_TRANSACTION = 5000
 RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
 SESSION_TIMEOUT_S = 10.0
 """A worker that dies without leaving the group has its partitions reassigned after this."""
 HEARTBEAT_S = 3.0
-
-
-def to_delivery(partition: int, offset: int, value: bytes) -> Delivery:
-    """A Kafka message as a delivery; one that cannot be read becomes a dead letter."""
-    try:
-        body = json.loads(value)
-        if "watermark" in body:
-            return Delivery(partition, int(body["watermark"]), offset)
-        record = EventRecord.from_json(body)
-        return Delivery(partition, record.position, offset, record)
-    except Exception as e:
-        position = _position_hint(value)
-        return Delivery(
-            partition, position, offset, None, value.decode("utf-8", "replace"), f"unreadable: {e}"
-        )
-
-
-def _position_hint(value: bytes) -> int:
-    try:
-        return int(json.loads(value)["position"])
-    except Exception:
-        return 0
 
 
 def apply_with_retry(runner: ProjectionRunner, deliveries: Sequence[Delivery]) -> int:
@@ -95,8 +74,14 @@ def create_worker_app(
 
 def _add_agent(app: faust.App, topic: Any, runner: ProjectionRunner) -> None:
     async def project(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            deliveries = [to_delivery(e.message.partition, e.message.offset, e.message.value) for e in events]
-            await asyncio.to_thread(apply_with_retry, runner, deliveries)
+        async for messages in stream.take_events(BATCH_MESSAGES, within=BATCH_WITHIN_S):
+            deliveries = [
+                delivery
+                for m in messages
+                for delivery in to_deliveries(m.message.partition, m.message.offset, m.message.value)
+            ]
+            for start in range(0, len(deliveries), EVENTS_PER_TRANSACTION):
+                chunk = deliveries[start : start + EVENTS_PER_TRANSACTION]
+                await asyncio.to_thread(apply_with_retry, runner, chunk)
 
     app.agent(topic, name=f"project-{runner.name}", concurrency=1)(project)

@@ -1,6 +1,8 @@
-"""The relay publishes the event store's log to real Kafka, in order, keyed by user."""
+"""The relay publishes the event store's log to real Kafka, in order, each user's events on the
+partition their user id keys, with a watermark to every partition."""
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from infra.database import create_database_engine
 from infra.eventstore import open_event_store
@@ -28,23 +30,32 @@ def history():
         yield envelope("OrderPlaced", user_id=user, order_id=f"o{n}", amount="5", currency="EUR")
 
 
-def test_every_event_is_published_keyed_by_user_with_watermarks(relay):
+def events_of(messages):
+    """(partition, event) for every event in the messages, in topic order."""
+    return [(partition, event) for partition, _, _, value in messages for event in value["events"]]
+
+
+def test_every_event_is_published_on_its_users_partition_with_watermarks(relay):
     store = relay.reader.event_store
     store.record(list(history()))
+    relay.batch_size = 10  # several relay batches, so several watermarks per partition
     head = relay_until_caught_up(relay)
     assert head == 24 and relay.saved_position() == 24
 
     messages = read_topic(relay.servers, relay.topic)
-    events = [(p, key, value) for p, _, key, value in messages if "watermark" not in value]
-    assert sorted(v["position"] for _, _, v in events) == list(range(1, 25))
-    assert all(key.decode() == v["user_id"] for _, key, v in events)
-    partitions_of_user = {}
-    for partition, _, value in events:
-        partitions_of_user.setdefault(value["user_id"], set()).add(partition)
-    assert all(len(p) == 1 for p in partitions_of_user.values())
+    events = events_of(messages)
+    assert sorted(e["position"] for _, e in events) == list(range(1, 25))
+    for partition, event in events:
+        assert partition == DefaultPartitioner()(event["user_id"].encode(), [0, 1, 2, 3], [0, 1, 2, 3])
     for partition in range(4):
-        positions = [v.get("position", v.get("watermark")) for p, _, _, v in messages if p == partition]
-        assert positions == sorted(positions) and positions[-1] == head
+        mine = [v for p, _, _, v in messages if p == partition]
+        positions = [e["position"] for v in mine for e in v["events"]]
+        assert positions == sorted(positions)
+        watermarks = [v["watermark"] for v in mine if "watermark" in v]
+        assert watermarks == [10, 20, 24]
+        for message in mine:
+            if "watermark" in message:
+                assert all(e["position"] <= message["watermark"] for e in message["events"])
 
 
 def test_after_a_crash_before_saving_it_republishes_rather_than_loses(relay):
@@ -54,7 +65,7 @@ def test_after_a_crash_before_saving_it_republishes_rather_than_loses(relay):
     relay.save_position(10)  # as if the relay died after publishing 11..24 but before saving
     store.record([envelope("SessionStarted", user_id="u9")])
     relay_until_caught_up(relay)
-    events = [v for _, _, _, v in read_topic(relay.servers, relay.topic) if "watermark" not in v]
-    positions = sorted(v["position"] for v in events)
+    events = [e for _, e in events_of(read_topic(relay.servers, relay.topic))]
+    positions = sorted(e["position"] for e in events)
     assert set(positions) == set(range(1, 26))
     assert positions.count(11) == 2 and positions.count(25) == 1

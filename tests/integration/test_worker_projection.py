@@ -1,16 +1,22 @@
 """A Faust worker projects the relayed events into PostgreSQL and Elasticsearch, exactly once."""
 
+import asyncio
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
 from elasticsearch import Elasticsearch
 from sqlalchemy import select
 
 from infra.database import create_database_engine
 from infra.eventstore import open_event_store
 from projections.presenters import present_user
+from projections.records import EventRecord
 from projections.runner import dead_letters
 from projections.search import ElasticsearchUsers
 from projections.tracking import progress
 from projections.users import users
 from streams.log_reader import LogReader
+from streams.messages import batch_messages
 from streams.relay import Relay, relay_metadata
 from tests.analytics_checks import assert_read_models_equal_reference
 from tests.integration.streaming import relay_until_caught_up
@@ -76,3 +82,55 @@ def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack
         es.close()
         store.close()
         engine.dispose()
+
+
+def test_what_cannot_be_projected_goes_to_dead_letters_and_the_stream_moves_on(full_stack_env, tmp_path):
+    engine = create_database_engine(full_stack_env["COHORTLINE_DATABASE_URL"])
+    store = open_event_store(engine)
+    relay_metadata.create_all(engine)
+    servers, topic = full_stack_env["COHORTLINE_KAFKA_URL"][8:], full_stack_env["COHORTLINE_KAFKA_TOPIC"]
+    relay = Relay(LogReader(store), engine, servers, topic, partitions=4)
+    worker = Command(["worker"], full_stack_env, tmp_path, "worker")
+    try:
+        store.record(list(history()))
+        head = relay_until_caught_up(relay)
+        at = datetime(2011, 5, 1, tzinfo=UTC)
+
+        def late(position: int, type_: str, user_id: str) -> EventRecord:
+            return EventRecord(position, type_, 1, f"late{position}", "s", 1, user_id, at, at, {}, {})
+
+        poison = late(head + 1, "SceneVisited", "poisoned")  # no scene: the projection fails on it
+        after = [poison, late(head + 2, "SessionStarted", "after-poison")]
+        messages = [(0, b"\x00 not a message"), *batch_messages(after, 4)]
+        asyncio.run(send(servers, topic, messages))
+
+        def applied() -> int:
+            with engine.connect() as conn:
+                return progress(conn, "analytics", 4).position
+
+        wait_until(lambda: applied() >= head + 2, 120, "the worker to pass the poison", worker)
+        with engine.connect() as conn:
+            parked = conn.execute(select(dead_letters).order_by(dead_letters.c.position)).mappings().all()
+            assert conn.execute(select(users.c.user_id).where(users.c.user_id == "after-poison")).first()
+            assert not conn.execute(select(users.c.user_id).where(users.c.user_id == "poisoned")).first()
+        assert [(p["position"], p["reason"].split(":")[0]) for p in parked] == [
+            (0, "unreadable"),
+            (head + 1, "KeyError"),
+        ]
+        assert '"poisoned"' in parked[1]["payload"]
+        everything = LogReader(store).read(0, 10_000)
+        assert_read_models_equal_reference(engine, [*everything, after[1]])
+    finally:
+        worker.stop()
+        store.close()
+        engine.dispose()
+
+
+async def send(servers: str, topic: str, messages: list[tuple[int, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
+    await producer.start()
+    try:
+        for partition, value in messages:
+            await producer.send_and_wait(topic, value=value, partition=partition)
+    finally:
+        await producer.stop()
