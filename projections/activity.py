@@ -18,7 +18,7 @@ from sqlalchemy import Column, Connection, Date, Index, Integer, String, Table
 from projections.periods import GRANULARITIES, Granularity, period_of, period_start, shift
 from projections.records import EventRecord
 from projections.schema import metadata
-from projections.sql import upsert
+from projections.sql import upsert_rows
 
 user_periods = Table(
     "rm_user_periods",
@@ -98,10 +98,8 @@ def _row(user_id: str, kind: str, granularity: Granularity, period: date, days: 
 
 
 def _insert_days(conn: Connection, days: set[tuple[str, str, date]]) -> list[tuple[str, str, date]]:
-    c = user_periods.c
-    statement = upsert(conn, user_periods).on_conflict_do_nothing().returning(c.user_id, c.kind, c.period)
     rows = [_row(u, k, "day", d, 1) for u, k, d in sorted(days)]
-    return [(r.user_id, r.kind, r.period) for r in conn.execute(statement, rows)]
+    return upsert_rows(conn, user_periods, rows, None, ("user_id", "kind", "period"))  # type: ignore[return-value]
 
 
 def _add_days(
@@ -110,32 +108,20 @@ def _add_days(
     """Add new active days to week and month rows; returns the rows that did not exist before."""
     if not added:
         return []
-    c = user_periods.c
-    statement = upsert(conn, user_periods)
-    statement = statement.on_conflict_do_update(
-        index_elements=[c.user_id, c.kind, c.granularity, c.period],
-        set_={"days": c.days + statement.excluded.days},
-    ).returning(c.user_id, c.kind, c.granularity, c.period, c.days)
     rows = [_row(u, k, g, p, n) for (u, k, g, p), n in sorted(added.items())]
-    return [
-        (r.user_id, r.kind, r.granularity, r.period)
-        for r in conn.execute(statement, rows)
-        if r.days == added[(r.user_id, r.kind, r.granularity, r.period)]
-    ]
+    written = upsert_rows(
+        conn, user_periods, rows, "days", ("user_id", "kind", "granularity", "period", "days")
+    )
+    return [(u, k, g, p) for u, k, g, p, days in written if days == added[(u, k, g, p)]]
 
 
 def _count_users(conn: Connection, new_rows: Counter[tuple[str, str, date]]) -> None:
     if not new_rows:
         return
-    c = period_counts.c
-    statement = upsert(conn, period_counts)
-    statement = statement.on_conflict_do_update(
-        index_elements=[c.kind, c.granularity, c.period], set_={"users": c.users + statement.excluded.users}
-    )
-    conn.execute(
-        statement,
-        [{"kind": k, "granularity": g, "period": p, "users": n} for (k, g, p), n in sorted(new_rows.items())],
-    )
+    rows = [
+        {"kind": k, "granularity": g, "period": p, "users": n} for (k, g, p), n in sorted(new_rows.items())
+    ]
+    upsert_rows(conn, period_counts, rows, "users")
 
 
 def periods_of_users(

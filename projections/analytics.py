@@ -33,29 +33,29 @@ class AnalyticsProjection:
         cohort_last,
     )
 
-    def apply(self, conn: Connection, events: Sequence[EventRecord]) -> set[str]:
-        """Apply a batch of new events; returns the ids of the users whose state changed."""
+    def apply(self, conn: Connection, events: Sequence[EventRecord]) -> dict[str, dict[str, Any]]:
+        """Apply a batch of new events; returns the rows of the users it changed, as they are now."""
         deltas = fold(events)
         if not deltas:
-            return set()
-        ids = sorted(deltas)
-        before = {row["user_id"]: row for row in user_rows(conn, ids)}
-        upsert_deltas(conn, list(deltas.values()))
-        after = {row["user_id"]: row for row in user_rows(conn, ids)}
+            return {}
+        before = {row["user_id"]: row for row in user_rows(conn, deltas)}
+        after = upsert_deltas(conn, list(deltas.values()))
         new_periods = apply_periods(conn, events)
-        self._resurrections(conn, before, new_periods)
         apply_orders(conn, events)
         apply_cohorts(conn, before, after, new_periods)
-        return set(ids)
+        for user_id, day in self._resurrections(conn, before, new_periods).items():
+            after[user_id]["resurrected_on"] = day
+        return after
 
     def _resurrections(
         self,
         conn: Connection,
         before: Mapping[str, Mapping[str, Any]],
         new_periods: Mapping[PeriodKey, list[date]],
-    ) -> None:
+    ) -> dict[str, date | None]:
         """Keep each user's latest return after a churn-long gap: from the new days alone when they
-        come after the user's last active day, from all their days when one came out of order."""
+        come after the user's last active day, from all their days when one came out of order.
+        Returns the users whose return day was written, with it."""
         churn = self.thresholds.churn_days
         found: dict[str, date | None] = {}
         recompute = []
@@ -80,3 +80,4 @@ class AnalyticsProjection:
                 users.update().where(c.user_id == bindparam("key")).values(resurrected_on=bindparam("day")),
                 [{"key": user_id, "day": day} for user_id, day in sorted(found.items())],
             )
+        return found

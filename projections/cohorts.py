@@ -25,7 +25,7 @@ from sqlalchemy import Column, Connection, Date, Integer, String, Table
 from projections.activity import PeriodKey, periods_of_users
 from projections.periods import GRANULARITIES, offset, period_of
 from projections.schema import metadata
-from projections.sql import upsert
+from projections.sql import upsert_rows
 
 COHORT_DATES = {"first_seen": "first_seen_at", "signup": "signup_at", "first_order": "first_order_at"}
 RETURN_KINDS = {"active": "last_active_at", "order": "last_order_at"}
@@ -160,11 +160,4 @@ def _add(conn: Connection, table: Table, keys: Sequence[str], changes: Counter[C
     rows = [dict(zip(keys, cell, strict=True), users=n) for cell, n in sorted(changes.items()) if n]
     if not rows:
         return
-    statement = upsert(conn, table)
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c[k] for k in keys],
-            set_={"users": table.c.users + statement.excluded.users},
-        ),
-        rows,
-    )
+    upsert_rows(conn, table, rows, "users")

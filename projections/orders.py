@@ -8,7 +8,7 @@ from sqlalchemy import Column, Connection, DateTime, Index, String, Table
 
 from projections.records import EventRecord
 from projections.schema import metadata, naive_utc
-from projections.sql import upsert
+from projections.sql import upsert_rows
 
 orders = Table(
     "rm_orders",
@@ -27,4 +27,4 @@ def apply_orders(conn: Connection, events: Iterable[EventRecord]) -> None:
         if e.type == "OrderPlaced"
     ]
     if rows:
-        conn.execute(upsert(conn, orders).on_conflict_do_nothing(), rows)
+        upsert_rows(conn, orders, rows, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,7 @@ def money_text(scaled: int) -> str:
     return str(value.quantize(Decimal("0.01"))) if -value.as_tuple().exponent <= 2 else str(value)
 
 
-def present_user(row: dict[str, Any]) -> dict[str, Any]:
+def present_user(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "user_id": row["user_id"],
         "first_seen_at": rfc3339(row["first_seen_at"]),

@@ -4,10 +4,10 @@ the tracked positions commit together, so a redelivered event changes nothing.""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -64,11 +64,12 @@ class Projection(Protocol):
     name: str
     tables: tuple[Table, ...]
 
-    def apply(self, conn: Connection, events: Sequence[EventRecord]) -> set[str]: ...
+    def apply(self, conn: Connection, events: Sequence[EventRecord]) -> Mapping[str, Mapping[str, Any]]:
+        """Apply new events; returns the user rows they changed, as they are now."""
 
 
 class SearchSink(Protocol):
-    def index_users(self, conn: Connection, user_ids: set[str]) -> None: ...
+    def index_rows(self, rows: Iterable[Mapping[str, Any]]) -> None: ...
 
 
 class TransientError(Exception):
@@ -113,9 +114,9 @@ class ProjectionRunner:
             if bad:
                 self._dead_letter(conn, bad)
             events = [d.event for d in fresh if d.event is not None]
-            changed = self.projection.apply(conn, events) if events else set()
+            changed = self.projection.apply(conn, events) if events else {}
             if changed and self.search is not None:
-                self.search.index_users(conn, changed)
+                self.search.index_rows(changed.values())
             watermark = max((e.occurred_at for e in events), default=None)
             advance(conn, self.name, _new_positions(tracked, deliveries), watermark)
         return len(events)

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, false, func, or_, select
+from sqlalchemy import Engine, and_, false, func, or_, select
 
 from projections.lifecycle import Thresholds
 from projections.presenters import present_user
 from projections.rfm import Box
 from projections.runner import TransientError
 from projections.schema import naive_utc
-from projections.users import user_rows, users
+from projections.users import users
 
 MAX_PAGE = 100
 INDEX_MAPPING: dict[str, Any] = {
@@ -104,10 +104,7 @@ class ElasticsearchUsers:
                 if "resource_already_exists_exception" not in str(e):
                     raise
 
-    def index_users(self, conn: Connection, user_ids: set[str]) -> None:
-        self.index_rows(user_rows(conn, user_ids))
-
-    def index_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+    def index_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
         operations: list[dict[str, Any]] = []
         for row in rows:
             doc = present_user(row)

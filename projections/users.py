@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Connection, Date, DateTime, Integer, String, Table, select
 
 from projections.records import EventRecord
-from projections.schema import MONEY_SCALE, greatest, least, metadata, naive_utc
-from projections.sql import upsert
+from projections.schema import MONEY_SCALE, aware_utc, greatest, least, metadata, naive_utc
+from projections.sql import execute_many, upsert
 
 users = Table(
     "rm_users",
@@ -61,35 +61,54 @@ class UserDelta:
     points: int = 0
     open_tickets: int = 0
     country: str | None = None
-    country_key: str | None = None
+    country_key: OrderKey | None = None
     channel: str | None = None
-    channel_key: str | None = None
+    channel_key: OrderKey | None = None
     first_country: str | None = None
-    first_country_key: str | None = None
+    first_country_key: OrderKey | None = None
     tier: str | None = None
-    tier_key: str | None = None
+    tier_key: OrderKey | None = None
 
     def add(self, event: EventRecord) -> None:
         at = event.occurred_at
-        key = order_key(event)
-        self.first_seen_at = min(self.first_seen_at, at)
-        self.last_position = max(self.last_position, event.position)
-        if event.is_activity:
-            self.last_active_at = _max(self.last_active_at, at)
+        if at < self.first_seen_at:
+            self.first_seen_at = at
+        if event.position > self.last_position:
+            self.last_position = event.position
+        if event.is_activity and (self.last_active_at is None or at > self.last_active_at):
+            self.last_active_at = at
         country = event.context.get("country")
-        if country and (self.country_key is None or key > self.country_key):
-            self.country, self.country_key = country, key
-        if country and (self.first_country_key is None or key < self.first_country_key):
-            self.first_country, self.first_country_key = country, key
         channel = event.context.get("channel")
-        if channel and (self.channel_key is None or key < self.channel_key):
-            self.channel, self.channel_key = channel, key
-        _TYPE_EFFECTS.get(event.type, _no_effect)(self, event)
+        if country or channel:
+            key = (at, event.position)
+            if country and (self.country_key is None or key > self.country_key):
+                self.country, self.country_key = country, key
+            if country and (self.first_country_key is None or key < self.first_country_key):
+                self.first_country, self.first_country_key = country, key
+            if channel and (self.channel_key is None or key < self.channel_key):
+                self.channel, self.channel_key = channel, key
+        effect = _TYPE_EFFECTS.get(event.type)
+        if effect is not None:
+            effect(self, event)
+
+    def row(self) -> dict[str, Any]:
+        """The delta as the values of one upserted row (times naive UTC, order keys as text)."""
+        row = {k: naive_utc(v) for k, v in vars(self).items()}
+        for name in ("country_key", "channel_key", "first_country_key", "tier_key"):
+            row[name] = key_text(row[name])
+        return row
 
 
-def order_key(event: EventRecord) -> str:
-    """Sorts events by event time, then log position."""
-    return f"{event.occurred_at.strftime('%Y%m%d%H%M%S%f')}:{event.position:020d}"
+OrderKey = tuple[datetime, int]
+"""Sorts events by event time, then log position."""
+
+
+def key_text(key: OrderKey | None) -> str | None:
+    """An order key as stored: text that sorts like the key."""
+    if key is None:
+        return None
+    at, position = key
+    return f"{aware_utc(at).strftime('%Y%m%d%H%M%S%f')}:{position:020d}"  # type: ignore[union-attr]
 
 
 def money(amount: Decimal) -> int:
@@ -102,10 +121,6 @@ def _min(a: datetime | None, b: datetime) -> datetime:
 
 def _max(a: datetime | None, b: datetime) -> datetime:
     return b if a is None else max(a, b)
-
-
-def _no_effect(delta: UserDelta, event: EventRecord) -> None:
-    return None
 
 
 def _registered(delta: UserDelta, event: EventRecord) -> None:
@@ -127,7 +142,7 @@ def _refunded(delta: UserDelta, event: EventRecord) -> None:
 
 
 def _tier(delta: UserDelta, event: EventRecord) -> None:
-    key = order_key(event)
+    key = (event.occurred_at, event.position)
     if delta.tier_key is None or key > delta.tier_key:
         delta.tier, delta.tier_key = event.data["tier"], key
 
@@ -172,11 +187,13 @@ def fold(events: Iterable[EventRecord]) -> dict[str, UserDelta]:
     return deltas
 
 
-def upsert_deltas(conn: Connection, deltas: list[UserDelta]) -> None:
+def upsert_deltas(conn: Connection, deltas: list[UserDelta]) -> dict[str, dict[str, Any]]:
+    """Merge the deltas into the user rows; returns the rows as they are now."""
     stmt = upsert(conn, users)
     new = stmt.excluded
     c = users.c
-    conn.execute(
+    written = execute_many(
+        conn,
         stmt.on_conflict_do_update(
             index_elements=[c.user_id],
             set_={
@@ -196,8 +213,10 @@ def upsert_deltas(conn: Connection, deltas: list[UserDelta]) -> None:
                 "last_position": greatest(c.last_position, new.last_position),
             },
         ),
-        [{k: naive_utc(v) for k, v in vars(d).items()} for d in deltas],
+        [d.row() for d in deltas],
+        *users.c,
     )
+    return {row.user_id: dict(row._mapping) for row in written}
 
 
 def _latest(name: str, current: Any, new: Any, *, newest: bool) -> dict[str, Any]:
