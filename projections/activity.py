@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Date, Index, Integer, String, Table
 
-from projections.periods import GRANULARITIES, Granularity, period_of, period_start, shift
+from projections.periods import GRANULARITIES, Granularity, period_start, shift, utc_date
 from projections.records import EventRecord
 from projections.schema import metadata
 from projections.sql import upsert_rows
@@ -62,12 +62,13 @@ def kinds_of(event: EventRecord) -> list[str]:
 
 def apply_periods(conn: Connection, events: Iterable[EventRecord]) -> dict[PeriodKey, list[date]]:
     """Record the events' periods; returns, per (user, kind, granularity), the periods that are new."""
-    days = {
-        (e.user_id, kind, period_of("day", e.occurred_at))
-        for e in events
-        if e.user_id is not None
-        for kind in kinds_of(e)
-    }
+    days = set()
+    for e in events:
+        if e.user_id is not None:
+            kinds = kinds_of(e)
+            if kinds:
+                day = utc_date(e.occurred_at)
+                days.update((e.user_id, kind, day) for kind in kinds)
     if not days:
         return {}
     new: dict[PeriodKey, list[date]] = defaultdict(list)

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from domain.catalogue import is_activity
@@ -27,7 +28,7 @@ class EventRecord:
     context: dict[str, Any]
     data: dict[str, Any]
 
-    @property
+    @cached_property
     def is_activity(self) -> bool:
         return is_activity(self.type, self.data)
 
