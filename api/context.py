@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
+from uuid import UUID
 
 from sqlalchemy import Engine
 
 from domain.application import Cohortline
+from domain.audit import AuditedEvent
 from projections.lifecycle import Thresholds
 from projections.rfm import CutsCache
 from projections.search import UserPage, UserQuery
@@ -16,6 +18,22 @@ from projections.search import UserPage, UserQuery
 
 class UserSearch(Protocol):
     def search(self, query: UserQuery) -> UserPage: ...
+
+
+class Verdict(Protocol):
+    ok: bool
+    events: int
+    head_hash: str
+    broken_at: int | None
+    reason: str | None
+
+
+class AuditTrail(Protocol):
+    def head(self) -> int: ...
+    def stream(self, stream_id: UUID) -> list[AuditedEvent]: ...
+    def log(self, after: int, limit: int) -> list[AuditedEvent]: ...
+    def follow(self, after: int = 0) -> Iterator[AuditedEvent]: ...
+    def verify(self) -> Verdict: ...
 
 
 @dataclass
@@ -31,3 +49,4 @@ class ApiContext:
     backends: Mapping[str, str] = field(default_factory=dict)
     lifecycle: Thresholds = field(default_factory=Thresholds)
     rfm_cuts: CutsCache = field(default_factory=CutsCache)
+    audit: AuditTrail | None = None

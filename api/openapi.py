@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from domain.audit import STREAM_KINDS
 from domain.catalogue import CONTEXT_FIELDS, TYPES, FieldSpec, TypeSpec
 from projections.rfm import SEGMENT_NAMES
 
@@ -16,7 +17,7 @@ ERROR_CODES = {
     400: "invalid_json, invalid_parameter",
     401: "unauthorized",
     403: "forbidden",
-    404: "not_found, user_not_found",
+    404: "not_found, user_not_found, unknown_stream_kind, stream_not_found, not_yet_existing",
     409: "conflict (details carry per-event codes such as order_not_placed, event_id_reused)",
     413: "batch_too_large",
     422: "validation_failed",
@@ -45,6 +46,7 @@ def document() -> dict[str, Any]:
             "/v1/users/search": {"get": _search()},
             "/v1/status": {"get": _status()},
             **_analytics_paths(),
+            **_audit_paths(),
             "/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -333,6 +335,121 @@ def _analytics_paths() -> dict[str, Any]:
             }
         }
         for path, (summary, parameters, schema) in endpoints.items()
+    }
+
+
+def _audit_paths() -> dict[str, Any]:
+    stream = [
+        {"name": "kind", "in": "path", "required": True, "schema": {"enum": list(STREAM_KINDS)}},
+        {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}},
+    ]
+    event = {
+        "type": "object",
+        "properties": {
+            "position": {"type": "integer"},
+            "stream_id": {"type": "string", "format": "uuid"},
+            "version": {"type": "integer"},
+            "type": {"type": "string"},
+            "schema_version": {"type": "integer"},
+            "occurred_at": {"type": "string", "format": "date-time"},
+            "recorded_at": {"type": "string", "format": "date-time"},
+            "user_id": {"type": ["string", "null"]},
+            "context": {"type": "object"},
+            "data": {"type": "object", "description": "decimals as strings, upcast to the current schema"},
+            "event_id": {"type": "string", "format": "uuid"},
+            "hash": {"type": ["string", "null"], "description": "SHA-256 chained over the event before"},
+        },
+    }
+    events = {"type": "object", "properties": {"events": {"type": "array", "items": event}}}
+    return {
+        "/v1/audit/streams/{kind}/{key}/events": {
+            "get": {
+                "summary": "A stream's events in order (role: auditor)",
+                "parameters": stream,
+                "responses": {
+                    "200": {"description": "The history", "content": _json(events)},
+                    **_errors(401, 403, 404),
+                },
+            }
+        },
+        "/v1/audit/streams/{kind}/{key}/state": {
+            "get": {
+                "summary": "The entity's state as of a recorded time or at a version (role: auditor)",
+                "parameters": [
+                    *stream,
+                    _query("as_of", {"type": "string", "format": "date-time"}, "recorded at or before"),
+                    _query("version", {"type": "integer", "minimum": 1}, "up to this stream version"),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The state",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "kind": {"type": "string"},
+                                    "key": {"type": "string"},
+                                    "version": {"type": "integer"},
+                                    "as_of": {"type": ["string", "null"]},
+                                    "state": {"type": "object"},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(400, 401, 403, 404),
+                },
+            }
+        },
+        "/v1/audit/log": {
+            "get": {
+                "summary": "The global log in order, paged; NDJSON when asked with Accept (role: auditor)",
+                "parameters": [
+                    _query("after", {"type": "integer", "minimum": 0}, "events above this position"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 10_000}, "page size (1000)"),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "A page, or with `Accept: application/x-ndjson` one event per line",
+                        "content": {
+                            **_json(
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "events": {"type": "array", "items": event},
+                                        "next_after": {"type": ["integer", "null"]},
+                                    },
+                                }
+                            ),
+                            "application/x-ndjson": {"schema": event},
+                        },
+                    },
+                    **_errors(400, 401, 403),
+                },
+            }
+        },
+        "/v1/audit/verify": {
+            "get": {
+                "summary": "Walk the tamper-evidence chain (role: auditor)",
+                "responses": {
+                    "200": {
+                        "description": "ok with the head hash, or the first position that fails",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "ok": {"type": "boolean"},
+                                    "events": {"type": "integer"},
+                                    "head_hash": {"type": "string"},
+                                    "broken_at": {"type": "integer"},
+                                    "reason": {"type": "string"},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(401, 403),
+                },
+            }
+        },
     }
 
 

@@ -9,9 +9,10 @@ from sqlalchemy import Engine
 
 from api.context import ApiContext
 from domain.application import Cohortline
+from infra.audit import SqlAuditTrail
 from infra.config import Settings
 from infra.database import create_database_engine, schema_lock
-from infra.eventstore import open_event_store
+from infra.eventstore import open_event_store, stored_events_table
 from projections.analytics import AnalyticsProjection
 from projections.runner import ProjectionRunner
 from projections.schema import metadata
@@ -39,6 +40,7 @@ class System:
             open_mode=open_mode,
             backends=self.backends,
             lifecycle=self.settings.lifecycle,
+            audit=SqlAuditTrail(self.engine, self.event_store, stored_events_table(self.event_store)),
         )
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import Column, Engine, MetaData, String, Table, and_, insert, or
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.application import Cohortline
+from infra.chain import GENESIS, extend
 from infra.database import schema_lock
 
 EVENTS_TABLE = f"{Cohortline.name}_events"
@@ -103,15 +104,15 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
             self._sequence = cursor.fetchone()[0]
         cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", (self._sequence, len(events)))
         ids = sorted(row[0] for row in cursor.fetchall())
+        cursor.execute(f"SELECT hash FROM {self.events_table_name} ORDER BY id DESC LIMIT 1")
+        last = cursor.fetchone()
+        rows = _chained(last[0] if last else GENESIS, ids, events, event_ids)
         execute_values(
             cursor,
-            f"INSERT INTO {self.events_table_name} (id, originator_id, originator_version, topic, state, event_id) "
-            "VALUES %s",
-            [
-                (i, str(e.originator_id), e.originator_version, e.topic, e.state, event_id)
-                for i, e, event_id in zip(ids, events, event_ids, strict=True)
-            ],
-            template="(%s, %s::uuid, %s, %s, %s, %s::uuid)",
+            f"INSERT INTO {self.events_table_name} "
+            "(id, originator_id, originator_version, topic, state, event_id, hash) VALUES %s",
+            rows,
+            template="(%s, %s::uuid, %s, %s, %s, %s::uuid, %s)",
             page_size=1000,
         )
         return ids
@@ -119,28 +120,40 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
     def _insert_portable(
         self, session: Session, events: Sequence[StoredEvent], event_ids: Sequence[str]
     ) -> list[int]:
+        """Positions assigned here, after the last one, under SQLite's write lock (BEGIN IMMEDIATE)."""
         table = _with_event_id(self.events_record_cls.__table__)  # type: ignore[attr-defined]
-        rows = [
-            {
-                "originator_id": e.originator_id,
-                "originator_version": e.originator_version,
-                "topic": e.topic,
-                "state": e.state,
-                "event_id": event_id,
-            }
-            for e, event_id in zip(events, event_ids, strict=True)
-        ]
-        result = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-        return [row[0] for row in result]
+        last = session.execute(select(table.c.id, table.c.hash).order_by(table.c.id.desc()).limit(1)).first()
+        start = last.id + 1 if last else 1
+        ids = list(range(start, start + len(events)))
+        names = ("id", "originator_id", "originator_version", "topic", "state", "event_id", "hash")
+        rows = _chained(last.hash if last else GENESIS, ids, events, event_ids)
+        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+        return ids
+
+
+def _chained(
+    previous: str, ids: Sequence[int], events: Sequence[StoredEvent], event_ids: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """The rows to insert, each with its hash chained after `previous` (infra.chain)."""
+    rows = [
+        (i, str(e.originator_id), e.originator_version, e.topic, e.state, str(event_id))
+        for i, e, event_id in zip(ids, events, event_ids, strict=True)
+    ]
+    return [(*row, hash_) for row, hash_ in zip(rows, extend(previous, rows), strict=True)]
 
 
 @cache
 def _with_event_id(table: Table) -> Table:
-    """The library's events table as it is in the database: with our `event_id` column."""
+    """The library's events table as it is in the database: with our `event_id` and `hash`
+    columns."""
     if "event_id" in table.c:
         return table
     extended = Table(
-        table.name, MetaData(), *(c._copy() for c in table.columns), Column("event_id", String(36))
+        table.name,
+        MetaData(),
+        *(c._copy() for c in table.columns),
+        Column("event_id", String(36)),
+        Column("hash", String(64)),
     )
     return extended
 
@@ -174,10 +187,15 @@ def open_event_store(engine: Engine) -> Cohortline:
     with schema_lock(engine):
         app = WiredCohortline(env={"CREATE_TABLE": "y"})
         add_event_id_column(engine)
+        add_hash_column(engine)
         guard_append_only(engine)
-    events_table = _with_event_id(app.recorder.events_record_cls.__table__)  # type: ignore[attr-defined]
-    app.attach(SqlWriteStore(engine, events_table))
+    app.attach(SqlWriteStore(engine, stored_events_table(app)))
     return app
+
+
+def stored_events_table(app: Cohortline) -> Table:
+    """The table holding the application's stored events, with our columns."""
+    return _with_event_id(app.recorder.events_record_cls.__table__)  # type: ignore[attr-defined]
 
 
 def add_event_id_column(engine: Engine) -> None:
@@ -190,6 +208,15 @@ def add_event_id_column(engine: Engine) -> None:
         conn.execute(
             text(f"CREATE UNIQUE INDEX IF NOT EXISTS {EVENTS_TABLE}_event_id ON {EVENTS_TABLE} (event_id)")
         )
+
+
+def add_hash_column(engine: Engine) -> None:
+    """Each event's link in the tamper-evidence chain (infra.chain)."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN IF NOT EXISTS hash char(64)"))
+        elif "hash" not in {row[1] for row in conn.execute(text(f"PRAGMA table_info({EVENTS_TABLE})"))}:
+            conn.execute(text(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN hash TEXT"))
 
 
 def guard_append_only(engine: Engine) -> None:

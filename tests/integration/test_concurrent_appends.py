@@ -9,6 +9,7 @@ import uuid
 import requests
 from sqlalchemy import create_engine, text
 
+from infra.chain import ChainedRow, verify
 from tests.processes import serve
 
 PRODUCERS = 4
@@ -135,7 +136,20 @@ def test_concurrent_producers_lose_and_duplicate_nothing(pg_url, tmp_path):
                 "FROM cohortline_events GROUP BY originator_id) s WHERE v <> n"
             )
         ).scalar()
+        chain = verify(
+            ChainedRow(
+                r.id,
+                str(r.originator_id),
+                r.originator_version,
+                r.topic,
+                bytes(r.state),
+                str(r.event_id),
+                r.hash,
+            )
+            for r in conn.execute(text("SELECT * FROM cohortline_events ORDER BY id"))
+        )
     engine.dispose()
+    assert chain.ok and chain.events == rows, chain
     assert sum(r["refunded"] for r in results) == 2
     assert ids == accepted and shared <= ids
     assert rows == len(ids)
