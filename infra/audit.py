@@ -3,7 +3,7 @@ as an unbounded iterator in constant memory, and the walk of the tamper-evidence
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +16,7 @@ from domain.events import Fact
 from infra.chain import ChainedRow, Verdict, verify
 
 CHUNK = 2000
+PROGRESS_EVERY = 100_000
 
 
 class SqlAuditTrail:
@@ -43,7 +44,8 @@ class SqlAuditTrail:
         for row in self._chunked(after):
             yield self._audited(row)
 
-    def verify(self) -> Verdict:
+    def verify(self, progress: Callable[[int], None] | None = None) -> Verdict:
+        """Walk the chain; `progress` is told the position reached every PROGRESS_EVERY events."""
         return verify(
             ChainedRow(
                 row.id,
@@ -54,7 +56,7 @@ class SqlAuditTrail:
                 str(row.event_id) if row.event_id is not None else None,
                 row.hash,
             )
-            for row in self._chunked(0)
+            for row in _reporting(self._chunked(0), progress)
         )
 
     def _columns(self) -> Select[Any]:
@@ -80,3 +82,10 @@ class SqlAuditTrail:
         fact = self.event_store.mapper.to_domain_event(stored)
         assert isinstance(fact, Fact)
         return AuditedEvent(row.id, row.hash, fact)
+
+
+def _reporting(rows: Iterator[Row[Any]], progress: Callable[[int], None] | None) -> Iterator[Row[Any]]:
+    for n, row in enumerate(rows, start=1):
+        if progress is not None and n % PROGRESS_EVERY == 0:
+            progress(row.id)
+        yield row

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from infra.config import ConfigError, Settings, load_settings
 
@@ -55,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="record and project a demo history on SQLite").set_defaults(
         handler=_demo
     )
+
+    audit = commands.add_parser("audit", help="auditors' tools over the event store")
+    audit_actions = audit.add_subparsers(dest="action", required=True)
+    audit_actions.add_parser(
+        "verify", help="walk the tamper-evidence chain; exit 1 if it is broken"
+    ).set_defaults(handler=_audit_verify)
+    export = audit_actions.add_parser("export", help="the global log as NDJSON on standard output")
+    export.add_argument("--after", type=int, default=0, help="only events above this position")
+    export.set_defaults(handler=_audit_export)
 
     services = commands.add_parser(
         "services", help="install, start and stop local PostgreSQL, Kafka, Elasticsearch"
@@ -140,6 +150,51 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         settings.kafka_servers, settings.kafka_topic, settings.kafka_partitions, system.runners, datadir
     )
     Worker(app, loglevel="INFO").execute_from_commandline()
+    return 0
+
+
+def _audit_trail(settings: Settings) -> tuple[Any, Any]:
+    from infra.bootstrap import build_system
+
+    system = build_system(settings)
+    trail = system.api_context().audit
+    assert trail is not None
+    return system, trail
+
+
+def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    system, trail = _audit_trail(settings)
+    head = trail.head()
+    try:
+        verdict = trail.verify(
+            lambda at: print(f"verified up to position {at:,} of {head:,}", file=sys.stderr)
+        )
+    finally:
+        system.close()
+    print(json.dumps({k: v for k, v in vars(verdict).items() if v is not None}))
+    return 0 if verdict.ok else 1
+
+
+def _audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from api.event_json import present_event
+
+    system, trail = _audit_trail(settings)
+    head = trail.head()
+    out = sys.stdout.buffer
+    try:
+        for n, audited in enumerate(trail.follow(args.after), start=1):
+            out.write(json.dumps(present_event(audited), separators=(",", ":")).encode() + b"\n")
+            if n % 100_000 == 0:
+                print(f"exported up to position {audited.position:,} of {head:,}", file=sys.stderr)
+        out.flush()
+    except BrokenPipeError:
+        return 0
+    finally:
+        system.close()
     return 0
 
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
 from api.auth import require
 from api.context import AuditTrail
 from api.errors import ApiError
+from api.event_json import jsonable, present_event
 from api.params import int_param, invalid, reject_unknown, time_param
 from domain.audit import STREAM_KINDS, AuditedEvent, state_at
 from domain.model import stream_id
@@ -25,39 +23,6 @@ blueprint = Blueprint("audit", __name__)
 MAX_LOG_PAGE = 10_000
 DEFAULT_LOG_PAGE = 1000
 NDJSON = "application/x-ndjson"
-
-
-def present_event(audited: AuditedEvent) -> dict[str, Any]:
-    fact = audited.fact
-    return {
-        "position": audited.position,
-        "stream_id": str(fact.originator_id),
-        "version": fact.originator_version,
-        "type": fact.type_name(),
-        "schema_version": fact.schema_version(),
-        "occurred_at": rfc3339(fact.occurred_at),
-        "recorded_at": rfc3339(fact.timestamp),
-        "user_id": fact.user_id,
-        "context": jsonable(fact.context),
-        "data": jsonable(fact.data),
-        "event_id": fact.event_id,
-        "hash": audited.hash,
-    }
-
-
-def jsonable(value: Any) -> Any:
-    """Decimals as strings (exact), times as RFC 3339, ids as strings."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return rfc3339(value)
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def _trail() -> AuditTrail:
