@@ -59,11 +59,13 @@ def upsert_rows(
     quote = conn.dialect.identifier_preparer.quote
     columns = list(rows[0])
     name = quote(table.name)
+    schema = conn.get_execution_options().get("schema_translate_map", {}).get(table.schema)
+    qualified = f"{quote(schema)}.{name}" if schema else name
     action = "NOTHING"
     if adding is not None:
         action = f"UPDATE SET {quote(adding)} = {name}.{quote(adding)} + EXCLUDED.{quote(adding)}"
     sql = (
-        f"INSERT INTO {name} ({', '.join(map(quote, columns))}) VALUES %s "
+        f"INSERT INTO {qualified} AS {name} ({', '.join(map(quote, columns))}) VALUES %s "
         f"ON CONFLICT ({', '.join(map(quote, keys))}) DO {action}"
     )
     values = [tuple(row[c] for c in columns) for row in rows]
