@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import Engine
@@ -36,6 +36,14 @@ class AuditTrail(Protocol):
     def verify(self) -> Verdict: ...
 
 
+class ReadModelAdmin(Protocol):
+    """Rebuilds and verification of read models (infra.rebuilds); raises projections.admin errors."""
+
+    def start(self, name: str) -> dict[str, Any]: ...
+    def status(self, name: str) -> dict[str, Any] | None: ...
+    def verify(self) -> dict[str, Any]: ...
+
+
 @dataclass
 class ApiContext:
     event_store: Cohortline
@@ -50,3 +58,4 @@ class ApiContext:
     lifecycle: Thresholds = field(default_factory=Thresholds)
     rfm_cuts: CutsCache = field(default_factory=CutsCache)
     audit: AuditTrail | None = None
+    read_models: ReadModelAdmin | None = None

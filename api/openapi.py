@@ -17,8 +17,10 @@ ERROR_CODES = {
     400: "invalid_json, invalid_parameter",
     401: "unauthorized",
     403: "forbidden",
-    404: "not_found, user_not_found, unknown_stream_kind, stream_not_found, not_yet_existing",
-    409: "conflict (details carry per-event codes such as order_not_placed, event_id_reused)",
+    404: "not_found, user_not_found, unknown_stream_kind, stream_not_found, not_yet_existing, "
+    "projection_not_found",
+    409: "conflict (details carry per-event codes such as order_not_placed, event_id_reused), "
+    "rebuild_running, read_models_moving",
     413: "batch_too_large",
     422: "validation_failed",
 }
@@ -47,6 +49,7 @@ def document() -> dict[str, Any]:
             "/v1/status": {"get": _status()},
             **_analytics_paths(),
             **_audit_paths(),
+            **_admin_paths(),
             "/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -447,6 +450,67 @@ def _audit_paths() -> dict[str, Any]:
                         ),
                     },
                     **_errors(401, 403),
+                },
+            }
+        },
+    }
+
+
+def _admin_paths() -> dict[str, Any]:
+    name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    status = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "state": {"enum": ["never_rebuilt", "running", "switched", "failed", "abandoned"]},
+            "position": {"type": "integer"},
+            "target": {"type": "integer"},
+            "events_per_s": {"type": "integer"},
+            "started_at": {"type": ["string", "null"], "format": "date-time"},
+            "updated_at": {"type": ["string", "null"], "format": "date-time"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"},
+            "error": {"type": ["string", "null"]},
+        },
+    }
+    return {
+        "/v1/admin/projections/{name}/rebuild": {
+            "post": {
+                "summary": "Rebuild a projection beside the live one and switch when caught up (role: admin)",
+                "parameters": name,
+                "responses": {
+                    "202": {"description": "Started", "content": _json(status)},
+                    **_errors(401, 403, 404, 409),
+                },
+            }
+        },
+        "/v1/admin/projections/{name}": {
+            "get": {
+                "summary": "Progress of the projection's latest rebuild (role: admin)",
+                "parameters": name,
+                "responses": {
+                    "200": {"description": "Progress", "content": _json(status)},
+                    **_errors(401, 403, 404),
+                },
+            }
+        },
+        "/v1/admin/projections/verify": {
+            "get": {
+                "summary": "Rebuild every read model into scratch space and compare with the live one (role: admin)",
+                "responses": {
+                    "200": {
+                        "description": "ok, the checksums per table, and the first differences",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "ok": {"type": "boolean"},
+                                    "checked": {"type": "array", "items": {"type": "object"}},
+                                    "differences": {"type": "array", "items": {"type": "object"}},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(401, 403, 409),
                 },
             }
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Engine
@@ -13,10 +14,12 @@ from infra.audit import SqlAuditTrail
 from infra.config import Settings
 from infra.database import create_database_engine, schema_lock
 from infra.eventstore import open_event_store, stored_events_table
+from infra.rebuilds import Rebuilds
 from projections.analytics import AnalyticsProjection
 from projections.runner import ProjectionRunner
 from projections.schema import metadata
 from projections.search import ElasticsearchUsers, SqlUsers
+from streams.log_reader import LogReader
 
 
 @dataclass
@@ -28,6 +31,11 @@ class System:
     search: ElasticsearchUsers | SqlUsers
     elasticsearch: Any = None
     backends: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def rebuilds(self) -> Rebuilds:
+        reindex = self.search.reindex if isinstance(self.search, ElasticsearchUsers) else None
+        return Rebuilds(self.engine, LogReader(self.event_store), self.runners, reindex)
 
     def api_context(self, *, open_mode: bool = False) -> ApiContext:
         return ApiContext(
@@ -41,6 +49,7 @@ class System:
             backends=self.backends,
             lifecycle=self.settings.lifecycle,
             audit=SqlAuditTrail(self.engine, self.event_store, stored_events_table(self.event_store)),
+            read_models=self.rebuilds,
         )
 
     def close(self) -> None:

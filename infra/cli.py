@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--after", type=int, default=0, help="only events above this position")
     export.set_defaults(handler=_audit_export)
 
+    rebuild = commands.add_parser("rebuild", help="rebuild a projection beside the live one and switch")
+    rebuild.add_argument("name", help="the projection, e.g. analytics")
+    rebuild.set_defaults(handler=_rebuild)
+
     services = commands.add_parser(
         "services", help="install, start and stop local PostgreSQL, Kafka, Elasticsearch"
     )
@@ -195,6 +199,30 @@ def _audit_export(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         system.close()
+    return 0
+
+
+def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    from infra.bootstrap import build_system
+    from projections.admin import UnknownProjection
+
+    system = build_system(settings)
+
+    def show(p: Any) -> None:
+        print(
+            f"rebuilt to position {p.position:,} of {p.target:,} ({p.events_per_s:,.0f} events/s)",
+            file=sys.stderr,
+        )
+
+    try:
+        position = system.rebuilds.run(args.name, progress=show)
+    except UnknownProjection:
+        known = ", ".join(r.name for r in system.runners)
+        print(f"cohortline: no projection named {args.name!r}; projections: {known}", file=sys.stderr)
+        return 2
+    finally:
+        system.close()
+    print(f"{args.name}: switched to the rebuilt read models at position {position:,}")
     return 0
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, false, func, or_, select
+from sqlalchemy import Connection, Engine, and_, false, func, or_, select
 
 from projections.lifecycle import Thresholds
 from projections.presenters import present_user
@@ -104,7 +104,7 @@ class ElasticsearchUsers:
                 if "resource_already_exists_exception" not in str(e):
                     raise
 
-    def index_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
+    def index_rows(self, rows: Iterable[Mapping[str, Any]], version_type: str = "external") -> None:
         operations: list[dict[str, Any]] = []
         for row in rows:
             doc = present_user(row)
@@ -114,7 +114,7 @@ class ElasticsearchUsers:
                         "_index": self.index,
                         "_id": row["user_id"],
                         "version": row["last_position"],
-                        "version_type": "external",
+                        "version_type": version_type,
                     }
                 }
             )
@@ -133,6 +133,22 @@ class ElasticsearchUsers:
             ]
             if failures:
                 raise TransientError(f"elasticsearch refused {len(failures)} document(s): {failures[0]}")
+
+    def reindex(self, conn: Connection) -> None:
+        """Every user row again, replacing documents of the same version (after a rebuild, a row
+        can differ from the document indexed at its position)."""
+        c = users.c
+        after = ""
+        while True:
+            rows = (
+                conn.execute(select(users).where(c.user_id > after).order_by(c.user_id).limit(1000))
+                .mappings()
+                .all()
+            )
+            if not rows:
+                return
+            self.index_rows(rows, version_type="external_gte")
+            after = rows[-1]["user_id"]
 
     def get(self, user_id: str) -> dict[str, Any] | None:
         response = self.client.options(ignore_status=404).get(index=self.index, id=user_id)

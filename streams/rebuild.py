@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, select
 
+from projections.admin import ReadModelsMoving
 from projections.runner import Projection
 from projections.tracking import LOCAL_PARTITION, advance, lock_positions, tracking
 from streams.log_reader import LogReader
@@ -32,10 +33,6 @@ log = logging.getLogger(__name__)
 SCRATCH = "cohortline_rebuild"
 BATCH = 5000
 MAX_DIFFERENCES = 5
-
-
-class ReadModelsMoving(Exception):
-    """The live partitions sit at different positions, so there is no one point to compare at."""
 
 
 @dataclass

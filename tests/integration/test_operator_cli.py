@@ -1,4 +1,4 @@
-"""`cohortline audit verify` and `cohortline audit export` on both storages."""
+"""The operators' command line on both storages: `audit verify`, `audit export`, `rebuild`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+
+from sqlalchemy import text
 
 from tests.integration.test_append_http import every_type, post
 from tests.integration.test_audit_http import tamper
@@ -38,3 +40,22 @@ def test_export_writes_the_log_as_ndjson_and_verify_names_the_altered_position(c
     assert broken.returncode == 1
     verdict = json.loads(broken.stdout)
     assert verdict["ok"] is False and verdict["broken_at"] == 5 and verdict["events"] == 4
+
+
+def test_rebuild_switches_to_read_models_built_from_the_log(client, system):
+    from streams.local import LocalFollower
+    from streams.log_reader import LogReader
+
+    assert post(client, every_type()).status_code == 201
+    LocalFollower(LogReader(system.event_store), system.runners).catch_up()
+    with system.engine.begin() as conn:
+        conn.execute(text("DELETE FROM rm_users"))
+    head = system.event_store.recorder.max_notification_id()
+    done = cohortline(system, "rebuild", "analytics")
+    assert done.returncode == 0, done.stderr
+    assert f"position {head:,}" in done.stdout.decode()
+    assert b"rebuilt to position" in done.stderr
+    with system.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM rm_users")).scalar() > 0
+    unknown = cohortline(system, "rebuild", "nope")
+    assert unknown.returncode == 2 and b"analytics" in unknown.stderr

@@ -1,0 +1,59 @@
+"""Admin (api.md "Admin"): blue/green rebuilds of read models, their progress, and verification."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from api.auth import require
+from api.context import ReadModelAdmin
+from api.errors import ApiError
+from api.params import reject_unknown
+from projections.admin import ReadModelsMoving, RebuildRunning, UnknownProjection
+
+blueprint = Blueprint("admin", __name__)
+
+
+def _read_models() -> ReadModelAdmin:
+    admin = current_app.config["COHORTLINE"].read_models
+    assert admin is not None, "the API context has no read-model admin"
+    return admin
+
+
+def _unknown(name: str) -> ApiError:
+    known = ", ".join(current_app.config["COHORTLINE"].projections)
+    return ApiError(404, "projection_not_found", f"no projection named {name!r}; projections: {known}")
+
+
+@blueprint.post("/v1/admin/projections/<name>/rebuild")
+@require("admin")
+def start_rebuild(name: str) -> tuple[Response, int]:
+    reject_unknown(set())
+    try:
+        return jsonify(_read_models().start(name)), 202
+    except UnknownProjection:
+        raise _unknown(name) from None
+    except RebuildRunning:
+        raise ApiError(409, "rebuild_running", f"a rebuild of {name!r} is under way") from None
+
+
+@blueprint.get("/v1/admin/projections/verify")
+@require("admin")
+def verify() -> Response:
+    reject_unknown(set())
+    try:
+        return jsonify(_read_models().verify())
+    except ReadModelsMoving as e:
+        raise ApiError(
+            409, "read_models_moving", f"the live read models never stood still at one position: {e}"
+        ) from None
+
+
+@blueprint.get("/v1/admin/projections/<name>")
+@require("admin")
+def rebuild_status(name: str) -> Response:
+    reject_unknown(set())
+    try:
+        status = _read_models().status(name)
+    except UnknownProjection:
+        raise _unknown(name) from None
+    return jsonify(status or {"name": name, "state": "never_rebuilt"})
