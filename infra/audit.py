@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import Engine, Row, Select, Table, select
+from sqlalchemy import Engine, Row, Select, String, Table, cast, select
 
 from domain.application import Cohortline
 from domain.audit import AuditedEvent
@@ -61,13 +61,14 @@ class SqlAuditTrail:
 
     def _columns(self) -> Select[Any]:
         c = self.events.c
-        return select(c.id, c.originator_id, c.originator_version, c.topic, c.state, c.event_id, c.hash)
+        event_id = cast(c.event_id, String).label("event_id")  # text: skips the driver's UUID parsing
+        return select(c.id, c.originator_id, c.originator_version, c.topic, c.state, event_id, c.hash)
 
     def _rows(self, after: int, limit: int) -> list[Row[Any]]:
         c = self.events.c
         query = self._columns().where(c.id > after).order_by(c.id).limit(limit)
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            return list(conn.execute(query).all())
 
     def _chunked(self, after: int) -> Iterator[Row[Any]]:
         while True:

@@ -35,7 +35,12 @@ class System:
     @cached_property
     def rebuilds(self) -> Rebuilds:
         reindex = self.search.reindex if isinstance(self.search, ElasticsearchUsers) else None
-        return Rebuilds(self.engine, LogReader(self.event_store), self.runners, reindex)
+        return Rebuilds(self.engine, self.log_reader(), self.runners, reindex)
+
+    def log_reader(self) -> LogReader:
+        """The global log, read with plain SQL rather than the library's ORM."""
+        trail = SqlAuditTrail(self.engine, self.event_store, stored_events_table(self.event_store))
+        return LogReader(self.event_store, trail.log)
 
     def api_context(self, *, open_mode: bool = False) -> ApiContext:
         return ApiContext(

@@ -106,8 +106,9 @@ def _resolve(host: str) -> str:
 
 
 def _relay(settings: Settings, args: argparse.Namespace) -> int:
+    from infra.audit import SqlAuditTrail
     from infra.database import create_database_engine, schema_lock
-    from infra.eventstore import open_event_store
+    from infra.eventstore import open_event_store, stored_events_table
     from streams.log_reader import LogReader
     from streams.relay import Relay, relay_metadata
 
@@ -117,8 +118,9 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
     engine = create_database_engine(settings.database_url, pool_size=2)
     with schema_lock(engine):
         relay_metadata.create_all(engine)
+    store = open_event_store(engine)
     relay = Relay(
-        LogReader(open_event_store(engine)),
+        LogReader(store, SqlAuditTrail(engine, store, stored_events_table(store)).log),
         engine,
         ",".join(settings.kafka_servers),
         settings.kafka_topic,

@@ -22,7 +22,6 @@ from projections.lifecycle import STATES, Thresholds, state
 from projections.tracking import progress
 from projections.users import users
 from streams.local import LocalFollower
-from streams.log_reader import LogReader
 
 START = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday
 WEEKS = 8
@@ -103,7 +102,7 @@ def run_demo(settings: Settings, out: Callable[[str], None] = print) -> None:
             system.event_store.record([parse_envelope(e) for e in raw[start : start + 500]])
         recorded_s = time.perf_counter() - started
         started = time.perf_counter()
-        LocalFollower(LogReader(system.event_store), system.runners).catch_up()
+        LocalFollower(system.log_reader(), system.runners).catch_up()
         projected_s = time.perf_counter() - started
         out(f"Cohortline demo — {path}")
         out(f"recorded {len(raw)} events in {recorded_s:.1f} s; projected them in {projected_s:.1f} s")

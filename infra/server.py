@@ -51,14 +51,13 @@ def run_projections(settings: Settings) -> None:
     """The in-process projections of the embedded default, until SIGTERM."""
     from infra.bootstrap import build_system
     from streams.local import LocalFollower
-    from streams.log_reader import LogReader
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     system = build_system(settings)
-    follower = LocalFollower(LogReader(system.event_store), system.runners)
+    follower = LocalFollower(system.log_reader(), system.runners)
     follower.start()
     log.info("projections following the event store in process (pid %s)", os.getpid())
     stop.wait()

@@ -1,0 +1,77 @@
+"""Rebuild replay rate: events/s that `cohortline rebuild analytics` replays from the PostgreSQL
+event store into fresh read models and switches, beside a bare sequential read of the same events
+table in the same run.
+
+    eval "$(cohortline services env)"; .venv/bin/python bench/rebuild.py [--events 200000]
+
+Uses the running PostgreSQL (`cohortline services up`) and a fresh database holding the UCI Online
+Retail invoices as events (a session, a view per line, the order, its payment)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from itertools import islice
+from pathlib import Path
+
+import psycopg2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.datasets import online_retail_events  # noqa: E402
+from domain.envelope import parse_envelope  # noqa: E402
+from infra.bootstrap import build_system  # noqa: E402
+from infra.config import load_settings  # noqa: E402
+from tests.services import create_database, drop_database  # noqa: E402
+
+GOAL = 20_000
+
+
+def bare_read(url: str) -> tuple[int, float]:
+    """Every stored event, in log order, through a server-side cursor; returns (rows, seconds)."""
+    with psycopg2.connect(url) as conn, conn.cursor(name="scan") as cursor:
+        cursor.itersize = 10_000
+        started, rows = time.perf_counter(), 0
+        cursor.execute(
+            "SELECT id, originator_id, originator_version, topic, state FROM cohortline_events ORDER BY id"
+        )
+        for _ in cursor:
+            rows += 1
+        return rows, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    args = parser.parse_args()
+    if not os.environ.get("COHORTLINE_DATABASE_URL", "").startswith("postgresql"):
+        raise SystemExit(
+            'COHORTLINE_DATABASE_URL is not set: run `cohortline services up` and `eval "$(cohortline services env)"`'
+        )
+    url = create_database(os.environ["COHORTLINE_DATABASE_URL"])
+    system = build_system(load_settings({"COHORTLINE_DATABASE_URL": url}))
+    try:
+        raw = list(islice(online_retail_events(), args.events))
+        for start in range(0, len(raw), 1000):
+            system.event_store.record([parse_envelope(e) for e in raw[start : start + 1000]])
+        rows, seconds = bare_read(url)
+        bare_rate = rows / seconds
+        started = time.perf_counter()
+        position = system.rebuilds.run("analytics")
+        rate = position / (time.perf_counter() - started)
+    finally:
+        system.close()
+        drop_database(url)
+    print(f"{position:,} Online Retail events in PostgreSQL, {os.cpu_count()} cores")
+    print(f"{'bare sequential read of the events table (baseline)':<54} {bare_rate:>10,.0f} events/s")
+    print(
+        f"{'rebuild: replay into new read models, then switch':<54} {rate:>10,.0f} events/s   "
+        f"{rate / bare_rate:.2f} x baseline   (goal >= {GOAL:,}: {'met' if rate >= GOAL else 'NOT met'})"
+    )
+
+
+if __name__ == "__main__":
+    main()
