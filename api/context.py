@@ -36,6 +36,11 @@ class AuditTrail(Protocol):
     def verify(self) -> Verdict: ...
 
 
+class UserErasure(Protocol):
+    def erase(self, user_id: str) -> dict[str, Any]:
+        """Record the erasure and destroy the user's key; raises domain.errors.UnknownUser."""
+
+
 class ReadModelAdmin(Protocol):
     """Rebuilds and verification of read models (infra.rebuilds); raises projections.admin errors."""
 
@@ -59,3 +64,4 @@ class ApiContext:
     rfm_cuts: CutsCache = field(default_factory=CutsCache)
     audit: AuditTrail | None = None
     read_models: ReadModelAdmin | None = None
+    erasure: UserErasure | None = None

@@ -493,6 +493,30 @@ def _admin_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/v1/admin/users/{user_id}/erase": {
+            "post": {
+                "summary": "Erase a user's personal data: record PersonalDataErased, destroy their key (role: admin)",
+                "parameters": [
+                    {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "202": {
+                        "description": "Erased; personal fields read as [erased] from now on",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "user_id": {"type": "string"},
+                                    "erased": {"type": "boolean"},
+                                    "position": {"type": "integer"},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(401, 403, 404),
+                },
+            }
+        },
         "/v1/admin/projections/verify": {
             "get": {
                 "summary": "Rebuild every read model into scratch space and compare with the live one (role: admin)",

@@ -222,3 +222,7 @@ def is_activity(type_name: str, data: dict[str, object]) -> bool:
         return data.get("by") == "customer"
     spec = TYPES.get(type_name)
     return bool(spec and spec.activity)
+
+
+SYSTEM_TYPES = frozenset(name for name, spec in TYPES.items() if not spec.accepted_from_senders)
+"""Recorded by Cohortline itself (an erasure), not facts about what users did."""

@@ -27,3 +27,7 @@ class BatchRejected(Exception):
     def __init__(self, conflicts: list[IndexedConflict]):
         super().__init__(f"{len(conflicts)} event(s) broke a rule")
         self.conflicts = conflicts
+
+
+class UnknownUser(Exception):
+    """No event names this user."""

@@ -14,6 +14,7 @@ from infra.audit import SqlAuditTrail
 from infra.config import Settings
 from infra.database import create_database_engine, schema_lock
 from infra.eventstore import open_event_store, stored_events_table
+from infra.personal_data import Erasure
 from infra.rebuilds import Rebuilds
 from projections.analytics import AnalyticsProjection
 from projections.runner import ProjectionRunner
@@ -55,6 +56,7 @@ class System:
             lifecycle=self.settings.lifecycle,
             audit=SqlAuditTrail(self.engine, self.event_store, stored_events_table(self.event_store)),
             read_models=self.rebuilds,
+            erasure=Erasure(self.event_store, self.event_store.mapper.keys),  # type: ignore[attr-defined]
         )
 
     def close(self) -> None:

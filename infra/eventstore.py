@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from domain.application import Cohortline
 from infra.chain import GENESIS, extend
 from infra.database import schema_lock
+from infra.personal_data import PersonalDataMapper, UserKeys
 
 EVENTS_TABLE = f"{Cohortline.name}_events"
 READ_CHUNK = 500
@@ -170,6 +171,8 @@ def _as_integrity_error() -> Iterator[None]:
 def open_event_store(engine: Engine) -> Cohortline:
     """The recording application, its events in the `cohortline_events` table of `engine`."""
 
+    keys = UserKeys(engine)
+
     class EngineFactory(SQLAlchemyFactory):
         application_recorder_class = BulkApplicationRecorder
 
@@ -177,6 +180,13 @@ def open_event_store(engine: Engine) -> Cohortline:
             InfrastructureFactory.__init__(self, env)
             self._schema_name = None
             self.datastore = SQLAlchemyDatastore(session_maker=sessionmaker(bind=engine))
+
+        def mapper(self, transcoder: Any = None, mapper_class: Any = None) -> PersonalDataMapper:
+            mapper = PersonalDataMapper(
+                transcoder=transcoder or self.transcoder(), cipher=self.cipher(), compressor=self.compressor()
+            )
+            mapper.keys = keys
+            return mapper
 
     class WiredCohortline(Cohortline):
         name = Cohortline.name

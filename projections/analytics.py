@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam
 
+from domain.catalogue import SYSTEM_TYPES
 from projections.activity import PeriodKey, apply_periods, period_counts, periods_of_users, user_periods
 from projections.cohorts import apply_cohorts, cohort_last, cohort_returns, cohort_sizes
 from projections.lifecycle import Thresholds, resurrection_day
@@ -34,7 +35,9 @@ class AnalyticsProjection:
     )
 
     def apply(self, conn: Connection, events: Sequence[EventRecord]) -> dict[str, dict[str, Any]]:
-        """Apply a batch of new events; returns the rows of the users it changed, as they are now."""
+        """Apply a batch of new events; returns the rows of the users it changed, as they are now.
+        Events Cohortline records itself (an erasure) change no number."""
+        events = [e for e in events if e.type not in SYSTEM_TYPES]
         deltas = fold(events)
         if not deltas:
             return {}

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
+from domain.catalogue import SYSTEM_TYPES
 from projections.records import EventRecord
 from projections.schema import metadata
 from projections.sql import upsert
@@ -117,7 +118,7 @@ class ProjectionRunner:
             changed = self.projection.apply(conn, events) if events else {}
             if changed and self.search is not None:
                 self.search.index_rows(changed.values())
-            watermark = max((e.occurred_at for e in events), default=None)
+            watermark = max((e.occurred_at for e in events if e.type not in SYSTEM_TYPES), default=None)
             advance(conn, self.name, _new_positions(tracked, deliveries), watermark)
         return len(events)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, select
 
+from domain.catalogue import SYSTEM_TYPES
 from projections.admin import ReadModelsMoving
 from projections.runner import Projection
 from projections.tracking import LOCAL_PARTITION, advance, lock_positions, tracking
@@ -114,7 +115,7 @@ class ScratchCopy:
     def _apply(self, records: list[Any]) -> None:
         lock_positions(self.scratch, self.projection.name, {LOCAL_PARTITION})
         self.projection.apply(self.scratch, records)
-        watermark = max(r.occurred_at for r in records)
+        watermark = max((r.occurred_at for r in records if r.type not in SYSTEM_TYPES), default=None)
         self.position = records[-1].position
         advance(self.scratch, self.projection.name, {LOCAL_PARTITION: (self.position, None)}, watermark)
 

@@ -1,4 +1,5 @@
-"""Admin (api.md "Admin"): blue/green rebuilds of read models, their progress, and verification."""
+"""Admin (api.md "Admin"): blue/green rebuilds of read models, their progress and verification, and
+erasure of a user's personal data."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from api.auth import require
 from api.context import ReadModelAdmin
 from api.errors import ApiError
 from api.params import reject_unknown
+from domain.errors import UnknownUser
 from projections.admin import ReadModelsMoving, RebuildRunning, UnknownProjection
 
 blueprint = Blueprint("admin", __name__)
@@ -57,3 +59,15 @@ def rebuild_status(name: str) -> Response:
     except UnknownProjection:
         raise _unknown(name) from None
     return jsonify(status or {"name": name, "state": "never_rebuilt"})
+
+
+@blueprint.post("/v1/admin/users/<user_id>/erase")
+@require("admin")
+def erase_user(user_id: str) -> tuple[Response, int]:
+    reject_unknown(set())
+    erasure = current_app.config["COHORTLINE"].erasure
+    assert erasure is not None, "the API context has no erasure"
+    try:
+        return jsonify(erasure.erase(user_id)), 202
+    except UnknownUser:
+        raise ApiError(404, "user_not_found", f"no events for user {user_id!r}") from None
