@@ -33,11 +33,16 @@ class SqlAuditTrail:
         c = self.events.c
         query = self._columns().where(c.originator_id == stream_id).order_by(c.originator_version)
         with self.engine.connect() as conn:
-            return [self._audited(row) for row in conn.execute(query)]
+            rows = conn.execute(query).all()
+        return [self._audited(row) for row in rows]  # decoded after the read: it may look up keys
 
     def log(self, after: int, limit: int) -> list[AuditedEvent]:
         """Up to `limit` events of the global log above position `after`, in order."""
         return [self._audited(row) for row in self._rows(after, limit)]
+
+    def sealed_log(self, after: int, limit: int) -> list[AuditedEvent]:
+        """As `log`, with personal fields left sealed (for projections and the relay)."""
+        return [self._audited(row, sealed=True) for row in self._rows(after, limit)]
 
     def follow(self, after: int = 0) -> Iterator[AuditedEvent]:
         """Every event above `after`, read a chunk at a time (constant memory)."""
@@ -78,9 +83,10 @@ class SqlAuditTrail:
                 return
             after = rows[-1].id
 
-    def _audited(self, row: Row[Any]) -> AuditedEvent:
+    def _audited(self, row: Row[Any], sealed: bool = False) -> AuditedEvent:
         stored = StoredEvent(row.originator_id, row.originator_version, row.topic, bytes(row.state))
-        fact = self.event_store.mapper.to_domain_event(stored)
+        mapper = self.event_store.mapper
+        fact = mapper.to_sealed_domain_event(stored) if sealed else mapper.to_domain_event(stored)
         assert isinstance(fact, Fact)
         return AuditedEvent(row.id, row.hash, fact)
 

@@ -41,7 +41,7 @@ class System:
     def log_reader(self) -> LogReader:
         """The global log, read with plain SQL rather than the library's ORM."""
         trail = SqlAuditTrail(self.engine, self.event_store, stored_events_table(self.event_store))
-        return LogReader(self.event_store, trail.log)
+        return LogReader(self.event_store, trail.sealed_log)
 
     def api_context(self, *, open_mode: bool = False) -> ApiContext:
         return ApiContext(

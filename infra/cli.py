@@ -120,7 +120,7 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
         relay_metadata.create_all(engine)
     store = open_event_store(engine)
     relay = Relay(
-        LogReader(store, SqlAuditTrail(engine, store, stored_events_table(store)).log),
+        LogReader(store, SqlAuditTrail(engine, store, stored_events_table(store)).sealed_log),
         engine,
         ",".join(settings.kafka_servers),
         settings.kafka_topic,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -28,8 +26,6 @@ from domain.model import ERASED
 from infra.database import schema_lock
 
 SEALED = "$sealed"
-KEY_CACHE_S = 5.0
-"""How long another process may still read a user's personal data after the key was destroyed."""
 
 key_metadata = MetaData()
 user_keys = Table(
@@ -54,20 +50,14 @@ class UserKeys:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self._cache: dict[str, tuple[bytes | None, float]] = {}
-        self._lock = threading.Lock()
         with schema_lock(engine):
             key_metadata.create_all(engine)
 
     def for_reading(self, user_id: str) -> bytes | None:
-        with self._lock:
-            cached = self._cache.get(user_id)
-        if cached is not None and time.monotonic() - cached[1] < KEY_CACHE_S:
-            return cached[0]
+        """Read from the table every time (no cache), so an erasure holds in every process at once;
+        only events with personal data that are read with it opened pay for the lookup."""
         with self.engine.connect() as conn:
-            key = conn.execute(select(user_keys.c.key).where(user_keys.c.user_id == user_id)).scalar()
-        self._remember(user_id, key)
-        return key
+            return conn.execute(select(user_keys.c.key).where(user_keys.c.user_id == user_id)).scalar()
 
     def for_writing(self, user_id: str) -> bytes:
         key = self.for_reading(user_id)
@@ -86,7 +76,6 @@ class UserKeys:
                 )
             else:
                 fresh = found.key
-        self._remember(user_id, fresh)
         return fresh
 
     def destroy(self, user_id: str) -> None:
@@ -94,11 +83,6 @@ class UserKeys:
             conn.execute(
                 user_keys.update().where(user_keys.c.user_id == user_id).values(key=None, destroyed_at=_now())
             )
-        self._remember(user_id, None)
-
-    def _remember(self, user_id: str, key: bytes | None) -> None:
-        with self._lock:
-            self._cache[user_id] = (key, time.monotonic())
 
 
 class PersonalDataMapper(Mapper):  # type: ignore[type-arg]
@@ -118,6 +102,11 @@ class PersonalDataMapper(Mapper):  # type: ignore[type-arg]
             object.__setattr__(sealed, "__dict__", {**vars(domain_event), "data": data})
             domain_event = sealed
         return super().to_stored_event(domain_event)
+
+    def to_sealed_domain_event(self, stored_event: StoredEvent) -> Any:
+        """The event with its personal fields left sealed: what projections and the relay read
+        (they use no personal data, and Kafka never holds it in clear)."""
+        return super().to_domain_event(stored_event)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         event = super().to_domain_event(stored_event)
