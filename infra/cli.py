@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     rebuild.add_argument("name", help="the projection, e.g. analytics")
     rebuild.set_defaults(handler=_rebuild)
 
+    erase = commands.add_parser("erase", help="erase a user's personal data (crypto-shredding)")
+    erase.add_argument("user_id")
+    erase.set_defaults(handler=_erase)
+
     services = commands.add_parser(
         "services", help="install, start and stop local PostgreSQL, Kafka, Elasticsearch"
     )
@@ -225,6 +229,25 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         system.close()
     print(f"{args.name}: switched to the rebuilt read models at position {position:,}")
+    return 0
+
+
+def _erase(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from domain.errors import UnknownUser
+    from infra.bootstrap import build_system
+
+    system = build_system(settings)
+    try:
+        erasure = system.api_context().erasure
+        assert erasure is not None
+        print(json.dumps(erasure.erase(args.user_id)))
+    except UnknownUser:
+        print(f"cohortline: no events for user {args.user_id!r}", file=sys.stderr)
+        return 2
+    finally:
+        system.close()
     return 0
 
 

@@ -1,10 +1,12 @@
 """The embedded default over HTTP: SQLite, projections in process, search from SQL."""
 
+import json
 import os
 
 import requests
 
-from tests.processes import serve
+from tests.integration.test_append_http import event, every_type
+from tests.processes import serve, wait_until
 
 KEYS = "prod-key:producer,read-key:reader,admin-key:admin"
 
@@ -91,5 +93,57 @@ def test_serving_without_keys_needs_open_mode_on_loopback(tmp_path):
     try:
         assert requests.get(f"{base}/v1/status", timeout=10).status_code == 200
         assert "OPEN MODE" in server.output()
+    finally:
+        server.stop()
+
+
+def test_auditors_and_operators_on_the_embedded_default(tmp_path):
+    """A running `serve` on SQLite: NDJSON export, verify, erase, and a rebuild while appending."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTLINE_")}
+    env["COHORTLINE_API_KEYS"] = KEYS
+    server, base = serve(env, tmp_path)
+    admin = auth("admin-key")
+    try:
+        created = requests.post(
+            f"{base}/v1/events", json={"events": every_type()}, headers=auth("prod-key"), timeout=10
+        )
+        assert created.status_code == 201, created.text
+        last = created.json()["last_position"]
+        exported = requests.get(
+            f"{base}/v1/audit/log",
+            headers={**admin, "Accept": "application/x-ndjson"},
+            stream=True,
+            timeout=10,
+        )
+        assert [json.loads(line)["position"] for line in exported.iter_lines()] == list(range(1, last + 1))
+        assert requests.get(f"{base}/v1/audit/verify", headers=admin, timeout=10).json()["ok"] is True
+
+        assert requests.post(f"{base}/v1/admin/users/u1/erase", headers=admin, timeout=10).status_code == 202
+        ticket = requests.get(f"{base}/v1/audit/streams/ticket/t1/events", headers=admin, timeout=10).json()
+        assert ticket["events"][0]["data"]["subject"] == "[erased]"
+
+        assert (
+            requests.post(
+                f"{base}/v1/admin/projections/analytics/rebuild", headers=admin, timeout=10
+            ).status_code
+            == 202
+        )
+        more = [event("OrderPlaced", order_id=f"late-{n}", amount="5.00", currency="EUR") for n in range(20)]
+        appended = requests.post(
+            f"{base}/v1/events", json={"events": more}, headers=auth("prod-key"), timeout=10
+        )
+        head = appended.json()["last_position"]
+
+        def switched() -> bool:
+            state = requests.get(f"{base}/v1/admin/projections/analytics", headers=admin, timeout=10).json()
+            return state["state"] == "switched"
+
+        wait_until(switched, 60, "the rebuild to switch", server)
+        user = requests.get(
+            f"{base}/v1/users/u1", params={"min_position": head, "wait_ms": 5000}, headers=admin, timeout=15
+        ).json()
+        assert user["orders"] == 2 + 20  # o1 and o2 of every_type, then the 20 appended during the rebuild
+        verdict = requests.get(f"{base}/v1/admin/projections/verify", headers=admin, timeout=60).json()
+        assert verdict["ok"] is True, verdict["differences"]
     finally:
         server.stop()

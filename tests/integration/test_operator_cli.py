@@ -1,4 +1,4 @@
-"""The operators' command line on both storages: `audit verify`, `audit export`, `rebuild`."""
+"""The operators' command line on both storages: `audit verify`, `audit export`, `rebuild`, `erase`."""
 
 from __future__ import annotations
 
@@ -59,3 +59,14 @@ def test_rebuild_switches_to_read_models_built_from_the_log(client, system):
         assert conn.execute(text("SELECT count(*) FROM rm_users")).scalar() > 0
     unknown = cohortline(system, "rebuild", "nope")
     assert unknown.returncode == 2 and b"analytics" in unknown.stderr
+
+
+def test_erase_shreds_a_users_personal_data(client, system):
+    assert post(client, every_type()).status_code == 201
+    done = cohortline(system, "erase", "u1")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["erased"] is True
+    events = client.get("/v1/audit/streams/ticket/t1/events", headers={"Authorization": "Bearer audit"}).json
+    assert events["events"][0]["data"]["subject"] == "[erased]"
+    unknown = cohortline(system, "erase", "nobody")
+    assert unknown.returncode == 2 and b"nobody" in unknown.stderr
