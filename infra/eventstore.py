@@ -210,11 +210,8 @@ def stored_events_table(app: Cohortline) -> Table:
 
 def add_event_id_column(engine: Engine) -> None:
     """Each event's sender-chosen id, unique: what makes appends idempotent."""
+    _add_column(engine, "event_id", postgres_type="uuid")
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN IF NOT EXISTS event_id uuid"))
-        elif "event_id" not in {row[1] for row in conn.execute(text(f"PRAGMA table_info({EVENTS_TABLE})"))}:
-            conn.execute(text(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN event_id TEXT"))
         conn.execute(
             text(f"CREATE UNIQUE INDEX IF NOT EXISTS {EVENTS_TABLE}_event_id ON {EVENTS_TABLE} (event_id)")
         )
@@ -222,11 +219,16 @@ def add_event_id_column(engine: Engine) -> None:
 
 def add_hash_column(engine: Engine) -> None:
     """Each event's link in the tamper-evidence chain (infra.chain)."""
+    _add_column(engine, "hash", postgres_type="char(64)")
+
+
+def _add_column(engine: Engine, name: str, *, postgres_type: str) -> None:
+    """Add a column of ours to the library's events table, once."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN IF NOT EXISTS hash char(64)"))
-        elif "hash" not in {row[1] for row in conn.execute(text(f"PRAGMA table_info({EVENTS_TABLE})"))}:
-            conn.execute(text(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN hash TEXT"))
+            conn.execute(text(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN IF NOT EXISTS {name} {postgres_type}"))
+        elif name not in {row[1] for row in conn.execute(text(f"PRAGMA table_info({EVENTS_TABLE})"))}:
+            conn.execute(text(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {name} TEXT"))
 
 
 def guard_append_only(engine: Engine) -> None:
