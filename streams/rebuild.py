@@ -17,11 +17,12 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, String, Table, select
 
 from domain.catalogue import SYSTEM_TYPES
 from projections.admin import ReadModelsMoving
@@ -102,15 +103,31 @@ class ScratchCopy:
         one transaction per batch."""
         target = until if until is not None else self.reader.head()
         started, first = time.perf_counter(), self.position
-        while self.position < target:
-            records = self.reader.read(self.position, min(BATCH, target - self.position))
-            if not records:
-                break
+        for records in self._prefetched(target):
             with self.live.begin():
                 self._apply(records)
             if progress is not None:
                 rate = (self.position - first) / max(time.perf_counter() - started, 1e-9)
                 progress(Progress(self.position, target, rate))
+
+    def _prefetched(self, target: int) -> Iterator[list[Any]]:
+        """The log's batches up to `target`, each read while the one before is being applied."""
+        with ThreadPoolExecutor(1, thread_name_prefix="rebuild-read") as pool:
+            after = self.position
+            pending = (
+                pool.submit(self.reader.read, after, min(BATCH, target - after)) if after < target else None
+            )
+            while pending is not None:
+                records = pending.result()
+                if not records:
+                    return
+                after = records[-1].position
+                pending = (
+                    pool.submit(self.reader.read, after, min(BATCH, target - after))
+                    if after < target
+                    else None
+                )
+                yield records
 
     def _apply(self, records: list[Any]) -> None:
         lock_positions(self.scratch, self.projection.name, {LOCAL_PARTITION})
@@ -185,11 +202,13 @@ class ScratchCopy:
 
     def _compare(self, table: Table) -> TableCheck:
         keys = list(table.primary_key.columns)
-        query = select(table).order_by(*keys)
+        # Both sides streamed in code-point order of their keys, which is the order Python compares.
+        order = [k.collate("C") if self.postgres and isinstance(k.type, String) else k for k in keys]
+        query = select(table).order_by(*order).execution_options(stream_results=True, max_row_buffer=2000)
         if "users" in table.c:  # a count cell that fell back to zero is the same as one never made
             query = query.where(table.c.users != 0)
-        live = [tuple(r) for r in self.live.execute(query)]
-        rebuilt = [tuple(r) for r in self.scratch.execute(query)]
+        live = (tuple(r) for r in self.live.execute(query))
+        rebuilt = (tuple(r) for r in self.scratch.execute(query))
         live_hash, rebuilt_hash, rows = hashlib.sha256(), hashlib.sha256(), 0
         differences: list[dict[str, Any]] = []
         for a, b in _merge(live, rebuilt, len(keys)):
@@ -225,24 +244,21 @@ class ScratchCopy:
                 self._file.unlink(missing_ok=True)
 
 
-def _merge(live: list[tuple], rebuilt: list[tuple], width: int) -> Iterator[tuple[Any, Any]]:
-    """Pairs of rows with the same key from two key-ordered lists (None where one lacks it)."""
-    i = j = 0
-    while i < len(live) or j < len(rebuilt):
-        a = live[i] if i < len(live) else None
-        b = rebuilt[j] if j < len(rebuilt) else None
+def _merge(live: Iterator[tuple], rebuilt: Iterator[tuple], width: int) -> Iterator[tuple[Any, Any]]:
+    """Pairs of rows with the same key from two key-ordered streams (None where one lacks it)."""
+    a, b = next(live, None), next(rebuilt, None)
+    while a is not None or b is not None:
         ka = a[:width] if a is not None else None
         kb = b[:width] if b is not None else None
         if kb is None or (ka is not None and ka < kb):
             yield a, None
-            i += 1
+            a = next(live, None)
         elif ka is None or kb < ka:
             yield None, b
-            j += 1
+            b = next(rebuilt, None)
         else:
             yield a, b
-            i += 1
-            j += 1
+            a, b = next(live, None), next(rebuilt, None)
 
 
 def _jsonable(table: Table, row: tuple | None) -> dict[str, Any] | None:
