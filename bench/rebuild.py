@@ -1,6 +1,7 @@
 """Rebuild replay rate: events/s that `cohortline rebuild analytics` replays from the PostgreSQL
 event store into fresh read models and switches, beside a bare sequential read of the same events
-table in the same run.
+table in the same run; and `cohortline audit export` of all the events and of the last tenth, whose
+peak memory should be the same.
 
     eval "$(cohortline services env)"; .venv/bin/python bench/rebuild.py [--events 200000]
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
+import subprocess
 import sys
 import time
 from itertools import islice
@@ -43,6 +46,25 @@ def bare_read(url: str) -> tuple[int, float]:
         return rows, time.perf_counter() - started
 
 
+def export(url: str, after: int) -> tuple[float, float]:
+    """`cohortline audit export --after N` to /dev/null in a child process; (seconds, peak RSS MB)."""
+    env = {**os.environ, "COHORTLINE_DATABASE_URL": url}
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        code = subprocess.run(
+            [sys.executable, "-m", "infra.cli", "audit", "export", "--after", str(after)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            check=False,
+        ).returncode
+    seconds = time.perf_counter() - started
+    if code != 0:
+        raise SystemExit(f"audit export failed with exit code {code}")
+    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -59,6 +81,8 @@ def main() -> None:
             system.event_store.record([parse_envelope(e) for e in raw[start : start + 1000]])
         rows, seconds = bare_read(url)
         bare_rate = rows / seconds
+        _, small_rss = export(url, rows - rows // 10)
+        full_s, full_rss = export(url, 0)
         started = time.perf_counter()
         position = system.rebuilds.run("analytics")
         rate = position / (time.perf_counter() - started)
@@ -71,6 +95,10 @@ def main() -> None:
         f"{'rebuild: replay into new read models, then switch':<54} {rate:>10,.0f} events/s   "
         f"{rate / bare_rate:.2f} x baseline   (goal >= {GOAL:,}: {'met' if rate >= GOAL else 'NOT met'})"
     )
+    print(
+        f"{'audit export (NDJSON), all events':<54} {rows / full_s:>10,.0f} events/s   peak RSS {full_rss:,.0f} MB"
+    )
+    print(f"{'audit export (NDJSON), the last tenth':<54} {'':>10}            peak RSS {small_rss:,.0f} MB")
 
 
 if __name__ == "__main__":
