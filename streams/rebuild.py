@@ -13,6 +13,7 @@ row, and throws the copy away."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import time
@@ -20,12 +21,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Connection, Engine, String, Table, select
 
 from domain.catalogue import SYSTEM_TYPES
-from projections.admin import ReadModelsMoving
+from projections.admin import ReadModelsMoving, RebuildRunning
 from projections.runner import Projection
 from projections.tracking import LOCAL_PARTITION, advance, lock_positions, tracking
 from streams.log_reader import LogReader
@@ -33,6 +34,7 @@ from streams.log_reader import LogReader
 log = logging.getLogger(__name__)
 
 SCRATCH = "cohortline_rebuild"
+SCRATCH_LOCK = 0x636F686F72  # the advisory lock guarding the scratch schema on PostgreSQL
 BATCH = 5000
 MAX_DIFFERENCES = 5
 
@@ -68,6 +70,7 @@ class ScratchCopy:
         self.projection = projection
         self.conn = engine.connect()
         self._file: Path | None = None
+        self._lock_file: IO[str] | None = None
         self.position = 0
         self._create()
 
@@ -83,15 +86,42 @@ class ScratchCopy:
     def postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    def _claim(self) -> None:
+        """One scratch copy at a time, across processes: a rebuild and a verify would overwrite
+        each other's. RebuildRunning when another holds it."""
+        if self.postgres:
+            held = self.live.exec_driver_sql(f"SELECT pg_try_advisory_lock({SCRATCH_LOCK})").scalar()
+            self.live.commit()
+        else:
+            main = self.live.exec_driver_sql("PRAGMA database_list").fetchall()[0][2]
+            self.live.commit()
+            self._file = Path(f"{main}.{SCRATCH}")
+            self._lock_file = Path(f"{main}.{SCRATCH}.lock").open("w")  # noqa: SIM115 - held until close
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+            except BlockingIOError:
+                self._lock_file.close()
+                held = False
+        if not held:
+            self.conn.close()
+            raise RebuildRunning("another rebuild or verification is using the scratch space")
+
+    def _release(self) -> None:
+        if self.postgres:
+            self.live.exec_driver_sql(f"SELECT pg_advisory_unlock({SCRATCH_LOCK})")
+            self.live.commit()
+        elif self._lock_file is not None:
+            self._lock_file.close()
+
     def _create(self) -> None:
+        self._claim()
         if self.postgres:
             self.live.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCRATCH} CASCADE")
             self.live.exec_driver_sql(f"CREATE SCHEMA {SCRATCH}")
         else:
-            main = self.live.exec_driver_sql("PRAGMA database_list").fetchall()[0][2]
-            self._file = Path(f"{main}.{SCRATCH}")
+            assert self._file is not None
             self._file.unlink(missing_ok=True)
-            self.live.commit()
             self._outside_transaction(f"ATTACH DATABASE '{self._file}' AS {SCRATCH}")
         self.live.commit()
         for table in (*self.projection.tables, tracking):
@@ -238,6 +268,7 @@ class ScratchCopy:
             else:
                 self.live.commit()
                 self._outside_transaction(f"DETACH DATABASE {SCRATCH}")
+            self._release()
         finally:
             self.conn.close()
             if self._file is not None:

@@ -48,6 +48,8 @@ def verify() -> Response:
         raise ApiError(
             409, "read_models_moving", f"the live read models never stood still at one position: {e}"
         ) from None
+    except RebuildRunning as e:
+        raise ApiError(409, "rebuild_running", str(e)) from None
 
 
 @blueprint.get("/v1/admin/projections/<name>")

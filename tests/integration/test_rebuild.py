@@ -6,13 +6,15 @@ from __future__ import annotations
 import threading
 from datetime import date
 
+import pytest
 from sqlalchemy import text
 
 from domain.envelope import parse_envelope
 from infra.demo import demo_events
+from projections.admin import RebuildRunning
 from streams.local import LocalFollower
 from streams.log_reader import LogReader
-from streams.rebuild import rebuild, verify
+from streams.rebuild import ScratchCopy, rebuild, verify
 from tests.analytics_checks import assert_read_models_equal_reference
 
 START, END = date(2025, 3, 1), date(2025, 5, 4)
@@ -68,3 +70,17 @@ def test_a_rebuild_during_appends_ends_equal_to_the_history(system):
     assert len(everything) == len(raw)
     assert_read_models_equal_reference(system.engine, everything, START, END)
     assert all(c.ok for c in verify(system.engine, reader, projection)[1])
+
+
+def test_one_scratch_copy_at_a_time(system):
+
+    record(system, demo_events()[:100])
+    reader = LogReader(system.event_store)
+    projection = system.runners[0].projection
+    first = ScratchCopy(system.engine, reader, projection)
+    try:
+        with pytest.raises(RebuildRunning):
+            ScratchCopy(system.engine, reader, projection)
+    finally:
+        first.close()
+    ScratchCopy(system.engine, reader, projection).close()  # free again
