@@ -30,7 +30,7 @@ from tests.processes import (  # noqa: E402
     serve,
     wait_until,
 )
-from tests.services import create_database, drop_database  # noqa: E402
+from tests.services import create_database, delete_index, drop_database  # noqa: E402
 
 PARTITIONS = 4
 TICK_S = 0.1
@@ -131,6 +131,7 @@ def main() -> None:
             command.stop()
         engine.dispose()
         drop_database(url)
+        delete_index(os.environ["COHORTLINE_ELASTICSEARCH_URL"], env["COHORTLINE_ELASTICSEARCH_INDEX"])
     print(
         f"{len(events):,} Online Retail events in {len(batches)} batches of {per_tick}, offered {offered:,.0f} events/s, "
         f"{os.cpu_count()} cores, full stack on one machine"

@@ -36,7 +36,7 @@ from projections.tracking import progress, tracking  # noqa: E402
 from streams.messages import batch_messages  # noqa: E402
 from streams.relay import ensure_topic  # noqa: E402
 from tests.processes import Command, wait_until  # noqa: E402
-from tests.services import create_database, drop_database  # noqa: E402
+from tests.services import create_database, delete_index, drop_database  # noqa: E402
 
 PARTITIONS = 4
 GOAL = 10_000
@@ -144,6 +144,7 @@ def main() -> None:
         worker.stop()
         engine.dispose()
         drop_database(url)
+        delete_index(os.environ["COHORTLINE_ELASTICSEARCH_URL"], index)
     print(f"{len(events):,} Online Retail events on {PARTITIONS} partitions, {os.cpu_count()} cores")
     print(f"{'bare aiokafka consumer (baseline)':<44} {bare_rate:>10,.0f} events/s")
     print(

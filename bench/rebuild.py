@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -47,22 +46,25 @@ def bare_read(url: str) -> tuple[int, float]:
 
 
 def export(url: str, after: int) -> tuple[float, float]:
-    """`cohortline audit export --after N` to /dev/null in a child process; (seconds, peak RSS MB)."""
+    """`cohortline audit export --after N` to /dev/null in a child process; (seconds, peak RSS MB),
+    the peak as GNU time reports it for that process alone."""
     env = {**os.environ, "COHORTLINE_DATABASE_URL": url}
+    command = [sys.executable, "-m", "infra.cli", "audit", "export", "--after", str(after)]
     started = time.perf_counter()
     with open(os.devnull, "wb") as sink:
-        code = subprocess.run(
-            [sys.executable, "-m", "infra.cli", "audit", "export", "--after", str(after)],
+        done = subprocess.run(
+            ["/usr/bin/time", "-f", "peak_kb=%M", *command],
             env=env,
             stdout=sink,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             cwd=ROOT,
             check=False,
-        ).returncode
+        )
     seconds = time.perf_counter() - started
-    if code != 0:
-        raise SystemExit(f"audit export failed with exit code {code}")
-    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if done.returncode != 0:
+        raise SystemExit(f"audit export failed: {done.stderr.decode()[-2000:]}")
+    peak_kb = int(done.stderr.decode().rsplit("peak_kb=", 1)[1].split()[0])
+    return seconds, peak_kb / 1024
 
 
 def main() -> None:

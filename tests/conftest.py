@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -37,7 +38,7 @@ def pg_url(service_urls: ServiceUrls):
 
 
 @pytest.fixture
-def full_stack_env(service_urls: ServiceUrls, pg_url: str) -> dict[str, str]:
+def full_stack_env(service_urls: ServiceUrls, pg_url: str) -> Iterator[dict[str, str]]:
     """Environment for cohortline processes on the real services, isolated by database, topic and index."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTLINE_")}
     env.update(
@@ -47,4 +48,5 @@ def full_stack_env(service_urls: ServiceUrls, pg_url: str) -> dict[str, str]:
         COHORTLINE_KAFKA_TOPIC=services.unique_name("cohortline.test"),
         COHORTLINE_ELASTICSEARCH_INDEX=services.unique_name("cohortline-test-users"),
     )
-    return env
+    yield env
+    services.delete_index(service_urls.elasticsearch, env["COHORTLINE_ELASTICSEARCH_INDEX"])

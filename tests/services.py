@@ -87,3 +87,11 @@ def drop_database(url: str) -> None:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def delete_index(url: str, index: str) -> None:
+    """Drop a test's Elasticsearch index (absent is fine)."""
+    from elasticsearch import Elasticsearch
+
+    with Elasticsearch(url) as es:
+        es.options(ignore_status=404).indices.delete(index=index)
