@@ -352,6 +352,8 @@ class KafkaService(Service):
         deadline = time.monotonic() + timeout
         while True:
             pid = self.running_pid()
+            if pid is None and self._process is not None and self._process.poll() is None:
+                pid = self._process.pid  # alive: its /proc entry just did not show the marker yet
             if pid is None:
                 code = self._process.poll() if self._process is not None else None
                 remove_file(self.pid_file)

@@ -74,7 +74,14 @@ def pid_alive(pid: int | None, marker: str | None = None) -> bool:
     state = _proc_state(pid)
     if state is None or state in ("Z", "X"):
         return False
-    return marker is None or marker in cmdline(pid)
+    if marker is None:
+        return True
+    for attempt in range(3):  # /proc/<pid>/cmdline can read empty or stale for a moment (start-up)
+        if marker in cmdline(pid):
+            return True
+        if attempt < 2:
+            time.sleep(0.1)
+    return False
 
 
 def stop_pid(pid: int, timeout: float = 30.0) -> bool:
