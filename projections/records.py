@@ -70,7 +70,13 @@ class EventRecord:
 
     @classmethod
     def from_json(cls, raw: bytes | str | dict[str, Any]) -> EventRecord:
-        body = raw if isinstance(raw, dict) else json.loads(raw)
+        if isinstance(raw, dict):
+            return cls.from_decoded({**raw, "data": _untag_values(raw["data"])})
+        return cls.from_decoded(json.loads(raw, object_hook=untag))
+
+    @classmethod
+    def from_decoded(cls, body: dict[str, Any]) -> EventRecord:
+        """From the wire form parsed with `untag` as the object hook (decimals and times restored)."""
         return cls(
             position=int(body["position"]),
             type=body["type"],
@@ -82,7 +88,7 @@ class EventRecord:
             occurred_at=datetime.fromisoformat(body["occurred_at"]),
             recorded_at=datetime.fromisoformat(body["recorded_at"]),
             context=body["context"],
-            data=_untag_values(body["data"]),
+            data=body["data"],
         )
 
 
@@ -100,6 +106,16 @@ def _tag_values(value: Any) -> Any:
     if isinstance(value, list):
         return [_tag_values(v) for v in value]
     return value
+
+
+def untag(obj: dict[str, Any]) -> Any:
+    """A `json.loads` object hook restoring the decimals and times that `to_json` tagged."""
+    if len(obj) == 1:
+        if _DECIMAL in obj:
+            return Decimal(obj[_DECIMAL])
+        if _TIME in obj:
+            return datetime.fromisoformat(obj[_TIME])
+    return obj
 
 
 def _untag_values(value: Any) -> Any:

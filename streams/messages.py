@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from aiokafka.partitioner import murmur2
 
-from projections.records import EventRecord
+from projections.records import EventRecord, untag
 from projections.runner import Delivery
 
 MAX_EVENTS_PER_MESSAGE = 1000
@@ -82,7 +82,7 @@ def watermark_message(position: int) -> bytes:
 def to_deliveries(partition: int, offset: int, value: bytes) -> list[Delivery]:
     """A message as the deliveries it holds; what cannot be read becomes a dead letter."""
     try:
-        body = json.loads(value)
+        body = json.loads(value, object_hook=untag)
         if not isinstance(body, dict):
             raise ValueError("not a JSON object")
     except Exception as e:
@@ -97,7 +97,7 @@ def to_deliveries(partition: int, offset: int, value: bytes) -> list[Delivery]:
 
 def _event(partition: int, offset: int, body: object) -> Delivery:
     try:
-        record = EventRecord.from_json(body)  # type: ignore[arg-type]
+        record = EventRecord.from_decoded(body)  # type: ignore[arg-type]
     except Exception as e:
         hint = body.get("position") if isinstance(body, dict) else None
         position = hint if isinstance(hint, int) else 0

@@ -46,6 +46,14 @@ def apply_with_retry(runner: ProjectionRunner, deliveries: Sequence[Delivery]) -
             time.sleep(delay)
 
 
+def project_messages(runner: ProjectionRunner, raw: Sequence[tuple[int, int, bytes]]) -> None:
+    """Decode a batch of messages and apply their events, a transaction per EVENTS_PER_TRANSACTION
+    (off the event loop, which meanwhile keeps fetching)."""
+    deliveries = [d for partition, offset, value in raw for d in to_deliveries(partition, offset, value)]
+    for start in range(0, len(deliveries), EVENTS_PER_TRANSACTION):
+        apply_with_retry(runner, deliveries[start : start + EVENTS_PER_TRANSACTION])
+
+
 def create_worker_app(
     servers: Sequence[str],
     topic_name: str,
@@ -75,13 +83,7 @@ def create_worker_app(
 def _add_agent(app: faust.App, topic: Any, runner: ProjectionRunner) -> None:
     async def project(stream: faust.StreamT) -> None:
         async for messages in stream.take_events(BATCH_MESSAGES, within=BATCH_WITHIN_S):
-            deliveries = [
-                delivery
-                for m in messages
-                for delivery in to_deliveries(m.message.partition, m.message.offset, m.message.value)
-            ]
-            for start in range(0, len(deliveries), EVENTS_PER_TRANSACTION):
-                chunk = deliveries[start : start + EVENTS_PER_TRANSACTION]
-                await asyncio.to_thread(apply_with_retry, runner, chunk)
+            raw = [(m.message.partition, m.message.offset, m.message.value) for m in messages]
+            await asyncio.to_thread(project_messages, runner, raw)
 
     app.agent(topic, name=f"project-{runner.name}", concurrency=1)(project)
