@@ -57,11 +57,11 @@ class ApiContext:
     projections: tuple[str, ...]
     kafka_partitions: int | None
     """Partitions of the event topic the projections read; None when they run in process."""
+    audit: AuditTrail
+    read_models: ReadModelAdmin
+    erasure: UserErasure
     api_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
     open_mode: bool = False
     backends: Mapping[str, str] = field(default_factory=dict)
     lifecycle: Thresholds = field(default_factory=Thresholds)
     rfm_cuts: CutsCache = field(default_factory=CutsCache)
-    audit: AuditTrail | None = None
-    read_models: ReadModelAdmin | None = None
-    erasure: UserErasure | None = None

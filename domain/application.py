@@ -4,7 +4,9 @@ transaction."""
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from domain.events import Fact
 from domain.model import STREAM_CLASSES, StreamAggregate, stream_id
 
 APPEND_ATTEMPTS = 8
+RETRY_PAUSE_S = 0.002
+"""The first retry waits up to 4 ms, the last up to 256 ms."""
 STREAM_CACHE_SIZE = 10_000
 BLANK_CREATED_ON = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -78,15 +82,18 @@ class Cohortline(Application[UUID]):
         An event id already recorded with the same content is a duplicate (not appended again);
         with other content it is a conflict. Rule breaks and reused ids raise BatchRejected, listing
         each by index. A concurrent writer to the same stream or event id makes the save fail on a
-        unique index; the batch is then checked again and retried."""
+        unique index; the batch is then checked again and retried, after a random pause that grows
+        with each attempt, so writers racing for the same streams do not keep colliding in step."""
         assert self.write_store is not None, "attach a WriteSideStore first"
-        for attempt in range(APPEND_ATTEMPTS):
+        attempt = 1
+        while True:
             try:
                 return self._record_once(envelopes)
             except IntegrityError:
-                if attempt == APPEND_ATTEMPTS - 1:
+                if attempt == APPEND_ATTEMPTS:
                     raise
-        raise AssertionError("unreachable")
+            time.sleep(random.uniform(0, RETRY_PAUSE_S * 2**attempt))
+            attempt += 1
 
     def _record_once(self, envelopes: Sequence[Envelope]) -> Recorded:
         assert self.write_store is not None

@@ -38,10 +38,17 @@ class System:
         reindex = self.search.reindex if isinstance(self.search, ElasticsearchUsers) else None
         return Rebuilds(self.engine, self.log_reader(), self.runners, reindex)
 
+    @cached_property
+    def audit(self) -> SqlAuditTrail:
+        return SqlAuditTrail(self.engine, self.event_store, stored_events_table(self.event_store))
+
+    @cached_property
+    def erasure(self) -> Erasure:
+        return Erasure(self.event_store, self.event_store.mapper.keys)  # type: ignore[attr-defined]
+
     def log_reader(self) -> LogReader:
         """The global log, read with plain SQL rather than the library's ORM."""
-        trail = SqlAuditTrail(self.engine, self.event_store, stored_events_table(self.event_store))
-        return LogReader(self.event_store, trail.sealed_log)
+        return LogReader(self.event_store, self.audit.sealed_log)
 
     def api_context(self, *, open_mode: bool = False) -> ApiContext:
         return ApiContext(
@@ -54,9 +61,9 @@ class System:
             open_mode=open_mode,
             backends=self.backends,
             lifecycle=self.settings.lifecycle,
-            audit=SqlAuditTrail(self.engine, self.event_store, stored_events_table(self.event_store)),
+            audit=self.audit,
             read_models=self.rebuilds,
-            erasure=Erasure(self.event_store, self.event_store.mapper.keys),  # type: ignore[attr-defined]
+            erasure=self.erasure,
         )
 
     def close(self) -> None:

@@ -163,19 +163,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_trail(settings: Settings) -> tuple[Any, Any]:
-    from infra.bootstrap import build_system
-
-    system = build_system(settings)
-    trail = system.api_context().audit
-    assert trail is not None
-    return system, trail
-
-
 def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
-    system, trail = _audit_trail(settings)
+    from infra.bootstrap import build_system
+
+    system = build_system(settings)
+    trail = system.audit
     head = trail.head()
     try:
         verdict = trail.verify(
@@ -191,8 +185,10 @@ def _audit_export(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
     from api.event_json import present_event
+    from infra.bootstrap import build_system
 
-    system, trail = _audit_trail(settings)
+    system = build_system(settings)
+    trail = system.audit
     head = trail.head()
     out = sys.stdout.buffer
     try:
@@ -240,9 +236,7 @@ def _erase(settings: Settings, args: argparse.Namespace) -> int:
 
     system = build_system(settings)
     try:
-        erasure = system.api_context().erasure
-        assert erasure is not None
-        print(json.dumps(erasure.erase(args.user_id)))
+        print(json.dumps(system.erasure.erase(args.user_id)))
     except UnknownUser:
         print(f"cohortline: no events for user {args.user_id!r}", file=sys.stderr)
         return 2

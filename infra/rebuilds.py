@@ -84,16 +84,22 @@ class Rebuilds:
         current = self.status(name)
         if current is not None and current["state"] == "running":
             raise RebuildRunning(name)
-        self._save(name, state="running", position=0, target=self.reader.head(), events_per_s=0.0,
-                   started_at=_now(), finished_at=None, error=None)  # fmt: skip
-        threading.Thread(target=self.run, args=(name,), name=f"rebuild-{name}", daemon=True).start()
+        self._begin(name)
+        threading.Thread(target=self._run, args=(name, None), name=f"rebuild-{name}", daemon=True).start()
         return self.status(name)  # type: ignore[return-value]
 
     def run(self, name: str, progress: Callable[[Progress], None] | None = None) -> int:
         """Rebuild now, in this thread, recording progress; returns the position switched at."""
-        runner = self._runner(name)
+        self._runner(name)
+        self._begin(name)
+        return self._run(name, progress)
+
+    def _begin(self, name: str) -> None:
         self._save(name, state="running", position=0, target=self.reader.head(), events_per_s=0.0,
                    started_at=_now(), finished_at=None, error=None)  # fmt: skip
+
+    def _run(self, name: str, progress: Callable[[Progress], None] | None) -> int:
+        runner = self._runner(name)
 
         def report(p: Progress) -> None:
             self._save(name, position=p.position, target=p.target, events_per_s=p.events_per_s)

@@ -75,10 +75,6 @@ def _message(events: list[bytes], watermark: int | None) -> bytes:
     return b'{"events":[' + b",".join(events) + b"]" + tail + b"}"
 
 
-def watermark_message(position: int) -> bytes:
-    return json.dumps({"events": [], "watermark": position}).encode()
-
-
 def to_deliveries(partition: int, offset: int, value: bytes) -> list[Delivery]:
     """A message as the deliveries it holds; what cannot be read becomes a dead letter."""
     try:

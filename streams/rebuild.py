@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, String, Table, select
 from domain.catalogue import SYSTEM_TYPES
 from projections.admin import ReadModelsMoving, RebuildRunning
 from projections.runner import Projection
-from projections.tracking import LOCAL_PARTITION, advance, lock_positions, tracking
+from projections.tracking import LOCAL_PARTITION, advance, lock_positions, positions, tracking
 from streams.log_reader import LogReader
 
 log = logging.getLogger(__name__)
@@ -332,22 +332,18 @@ def verify(
     copy = ScratchCopy(engine, reader, projection)
     try:
         with engine.connect() as conn:
-            live = lock_positions_snapshot(conn, projection.name)
+            live = positions(conn, projection.name)
         copy.fill(until=min(live.values(), default=0))
-        for attempt in range(attempts):
+        attempt = 1
+        while True:
             try:
                 with copy.live.begin():
                     copy.catch_up_to_live(same_everywhere=True)
                     return copy.position, copy.compare()
             except ReadModelsMoving:
-                if attempt == attempts - 1:
+                if attempt == attempts:
                     raise
-                time.sleep(1)
-        raise AssertionError("unreachable")
+            attempt += 1
+            time.sleep(1)
     finally:
         copy.close()
-
-
-def lock_positions_snapshot(conn: Connection, projection: str) -> dict[int, int]:
-    query = select(tracking.c.partition, tracking.c.position).where(tracking.c.projection == projection)
-    return {row.partition: row.position for row in conn.execute(query)}

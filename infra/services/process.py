@@ -172,26 +172,7 @@ def run_logged(
 
     Raises ServiceError(service, what, log_file) if it cannot run, fails or times out.
     """
-    with open_log(log_file) as handle:
-        _header(handle, argv)
-        try:
-            completed = subprocess.run(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env=base_env(env),
-                cwd=cwd,
-                timeout=timeout,
-                check=False,
-            )
-        except FileNotFoundError:
-            raise ServiceError(service, f"{what}: command not found: {argv[0]}", log_file) from None
-        except subprocess.TimeoutExpired:
-            problem = f"{what}: timed out after {timeout:.0f} s"
-            raise ServiceError(service, problem, log_file) from None
-    if completed.returncode != 0:
-        raise ServiceError(service, f"{what} failed (exit code {completed.returncode})", log_file)
+    _run(argv, log_file, service=service, what=what, env=env, cwd=cwd, timeout=timeout, keep_stdout=False)
 
 
 def capture(
@@ -205,28 +186,49 @@ def capture(
     timeout: float | None = 120,
 ) -> str:
     """Run ``argv`` and return its stdout; stderr (and stdout on failure) goes to ``log_file``."""
+    completed = _run(
+        argv, log_file, service=service, what=what, env=env, cwd=cwd, timeout=timeout, keep_stdout=True
+    )
+    return completed.stdout.decode("utf-8", errors="replace")
+
+
+def _run(
+    argv: Sequence[str],
+    log_file: Path,
+    *,
+    service: str,
+    what: str,
+    env: Mapping[str, str] | None,
+    cwd: Path | None,
+    timeout: float | None,
+    keep_stdout: bool,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``argv`` with its output (stderr only, when ``keep_stdout``) appended to ``log_file``;
+    what cannot run, fails or times out is a ServiceError naming the log."""
     with open_log(log_file) as handle:
         _header(handle, argv)
         try:
             completed = subprocess.run(
                 list(argv),
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=handle,
+                stdout=subprocess.PIPE if keep_stdout else handle,
+                stderr=handle if keep_stdout else subprocess.STDOUT,
                 env=base_env(env),
                 cwd=cwd,
                 timeout=timeout,
                 check=False,
             )
-        except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
-            raise ServiceError(service, f"{what} failed: {exc}", log_file) from None
-        output = completed.stdout.decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            raise ServiceError(service, f"{what}: command not found: {argv[0]}", log_file) from None
+        except subprocess.TimeoutExpired:
+            problem = f"{what}: timed out after {timeout:.0f} s"
+            raise ServiceError(service, problem, log_file) from None
         if completed.returncode != 0:
-            handle.write(completed.stdout)
-            handle.flush()
-            problem = f"{what} failed (exit code {completed.returncode})"
-            raise ServiceError(service, problem, log_file)
-    return output
+            if keep_stdout:
+                handle.write(completed.stdout)
+                handle.flush()
+            raise ServiceError(service, f"{what} failed (exit code {completed.returncode})", log_file)
+    return completed
 
 
 def spawn_detached(

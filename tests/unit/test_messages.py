@@ -10,7 +10,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from projections.records import EventRecord
 from streams import messages
-from streams.messages import batch_messages, to_deliveries, watermark_message
+from streams.messages import batch_messages, to_deliveries
 
 
 def record(position: int, user_id: str | None) -> EventRecord:
@@ -60,7 +60,8 @@ def test_messages_of_earlier_relays_are_still_read():
     assert [(d.partition, d.position, d.offset, d.event) for d in one] == [(2, 5, 7, record(5, "u1"))]
     mark = to_deliveries(2, 8, json.dumps({"watermark": 9}).encode())
     assert [(d.position, d.event) for d in mark] == [(9, None)]
-    assert [(d.position, d.event) for d in to_deliveries(0, 1, watermark_message(4))] == [(4, None)]
+    empty = json.dumps({"events": [], "watermark": 4}).encode()
+    assert [(d.position, d.event) for d in to_deliveries(0, 1, empty)] == [(4, None)]
 
 
 def test_what_cannot_be_read_becomes_a_dead_letter_with_its_reason():
