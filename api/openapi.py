@@ -210,6 +210,31 @@ def _search() -> dict[str, Any]:
 
 
 def _status() -> dict[str, Any]:
+    halt = {
+        "type": "object",
+        "description": "Where an unexpected error stopped the projection: it applies nothing more "
+        "until its process restarts and applies this position",
+        "properties": {
+            "partition": {"type": "integer", "description": "source partition; -1 in process"},
+            "position": {"type": "integer", "description": "log position of the event it failed on"},
+            "error": {"type": "string"},
+            "since": {"type": "string", "format": "date-time"},
+        },
+    }
+    kinds = ("unreadable_message", "invalid_event", "document_rejected")
+    dead_letters = {
+        "type": "object",
+        "description": "What the projection parked to move on (`cohortline dead-letters list|retry`)",
+        "properties": {
+            "count": {"type": "integer"},
+            "oldest_failed_at": {"type": ["string", "null"], "format": "date-time"},
+            "by_kind": {
+                "type": "object",
+                "properties": {kind: {"type": "integer"} for kind in kinds},
+                "required": list(kinds),
+            },
+        },
+    }
     projection = {
         "type": "object",
         "properties": {
@@ -218,10 +243,14 @@ def _status() -> dict[str, Any]:
             "lag_events": {"type": "integer"},
             "lag_seconds": {"type": "number"},
             "watermark": {"type": ["string", "null"], "format": "date-time"},
+            "state": {"type": "string", "enum": ["running", "stopped"]},
+            "halt": {"oneOf": [halt, {"type": "null"}], "description": "the oldest halt, when stopped"},
+            "halts": {"type": "array", "items": halt, "description": "one per halted source partition"},
+            "dead_letters": dead_letters,
         },
     }
     return {
-        "summary": "The log's head and each projection's lag (role: reader)",
+        "summary": "The log's head and each projection's lag, state and dead letters (role: reader)",
         "responses": {
             "200": {
                 "description": "Status",
@@ -572,6 +601,12 @@ def _object(fields: tuple[FieldSpec, ...]) -> dict[str, Any]:
 _DECIMAL = {"type": ["string", "number"], "pattern": r"^-?\d+(\.\d+)?$", "description": "decimal"}
 
 
+def _money_limits(spec: FieldSpec) -> str:
+    places = f", at most {spec.max_places} decimal places" if spec.max_places is not None else ""
+    magnitude = f", magnitude below {spec.magnitude_below}" if spec.magnitude_below is not None else ""
+    return places + magnitude
+
+
 def _field(spec: FieldSpec) -> dict[str, Any]:
     if spec.kind == "string":
         return {"type": "string", "minLength": 1, "maxLength": spec.max_length}
@@ -588,7 +623,7 @@ def _field(spec: FieldSpec) -> dict[str, Any]:
         return schema
     if spec.kind == "decimal":
         bound = "exclusiveMinimum" if spec.exclusive_minimum else "minimum"
-        return {**_DECIMAL, "description": f"decimal, {bound} {spec.minimum}"}
+        return {**_DECIMAL, "description": f"decimal, {bound} {spec.minimum}{_money_limits(spec)}"}
     if spec.kind == "timestamp":
         return {"type": "string", "format": "date-time"}
     if spec.kind == "items":

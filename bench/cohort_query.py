@@ -26,11 +26,11 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from infra import migrations  # noqa: E402
 from infra.database import create_database_engine  # noqa: E402
 from projections.analytics import AnalyticsProjection  # noqa: E402
 from projections.records import EventRecord  # noqa: E402
 from projections.runner import Delivery, ProjectionRunner  # noqa: E402
-from projections.schema import metadata  # noqa: E402
 from projections.tracking import LOCAL_PARTITION  # noqa: E402
 from tests.processes import Command, free_port, wait_until  # noqa: E402
 from tests.services import create_database, drop_database  # noqa: E402
@@ -82,7 +82,7 @@ def synthetic_events(users: int, per_user: int, seed: int = 11):
 
 def build(url: str, users: int, per_user: int) -> int:
     engine = create_database_engine(url)
-    metadata.create_all(engine)
+    migrations.upgrade(engine)
     runner = ProjectionRunner(engine, AnalyticsProjection())
     raw = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
     with raw.cursor() as cursor:

@@ -30,7 +30,7 @@ from tests.processes import (  # noqa: E402
     serve,
     wait_until,
 )
-from tests.services import create_database, delete_index, drop_database  # noqa: E402
+from tests.services import create_database, delete_index, drop_database, migrate  # noqa: E402
 
 PARTITIONS = 4
 TICK_S = 0.1
@@ -61,6 +61,7 @@ def main() -> None:
     batches = [events[i : i + per_tick] for i in range(0, len(events), per_tick)]
 
     url = create_database(os.environ["COHORTLINE_DATABASE_URL"])
+    migrate(url)
     env = dict(
         os.environ,
         COHORTLINE_DATABASE_URL=url,

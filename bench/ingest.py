@@ -202,6 +202,12 @@ def main() -> None:
         bare_single = bare_insert(dsn, lanes, 1)
         bare_rate = bare_insert(dsn, lanes, CLIENTS)
         url = f"postgresql://postgres@127.0.0.1:{PG_PORT}/{create_database()}"
+        subprocess.run(
+            [sys.executable, "-m", "infra.cli", "migrate"],
+            env=dict(os.environ, COHORTLINE_DATABASE_URL=url),
+            check=True,
+            cwd=ROOT,
+        )
         api_rate, (rss, processes), appended = api_ingest(url, lanes, args.workers)
     finally:
         cohortline("services", "down", "postgresql")

@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 from bench.datasets import online_retail_events  # noqa: E402
 from domain.envelope import parse_envelope  # noqa: E402
 from domain.model import stream_id  # noqa: E402
+from infra import migrations  # noqa: E402
 from infra.database import create_database_engine  # noqa: E402
 from projections.records import EventRecord  # noqa: E402
-from projections.schema import metadata  # noqa: E402
 from projections.tracking import progress, tracking  # noqa: E402
 from streams.messages import batch_messages  # noqa: E402
 from streams.relay import ensure_topic  # noqa: E402
@@ -121,7 +121,7 @@ def main() -> None:
 
     url = create_database(os.environ["COHORTLINE_DATABASE_URL"])
     engine = create_database_engine(url)
-    metadata.create_all(engine)
+    migrations.upgrade(engine)
     env = dict(
         os.environ,
         COHORTLINE_DATABASE_URL=url,

@@ -27,7 +27,7 @@ from bench.datasets import online_retail_events  # noqa: E402
 from domain.envelope import parse_envelope  # noqa: E402
 from infra.bootstrap import build_system  # noqa: E402
 from infra.config import load_settings  # noqa: E402
-from tests.services import create_database, drop_database  # noqa: E402
+from tests.services import create_database, drop_database, migrate  # noqa: E402
 
 GOAL = 20_000
 
@@ -76,6 +76,7 @@ def main() -> None:
             'COHORTLINE_DATABASE_URL is not set: run `cohortline services up` and `eval "$(cohortline services env)"`'
         )
     url = create_database(os.environ["COHORTLINE_DATABASE_URL"])
+    migrate(url)
     system = build_system(load_settings({"COHORTLINE_DATABASE_URL": url}))
     try:
         raw = list(islice(online_retail_events(), args.events))

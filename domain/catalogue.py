@@ -7,6 +7,14 @@ from typing import Literal
 
 FieldKind = Literal["string", "currency", "country", "decimal", "int", "timestamp", "object", "items", "enum"]
 
+MONEY_PLACES = 4
+MONEY_SCALE = 10**MONEY_PLACES
+"""Money is exact to 1/10,000 of the currency unit: read models keep it as an integer count of those
+(exact sums on both PostgreSQL and SQLite, whose NUMERIC is a float)."""
+MAX_AMOUNT = 10**12
+"""Amounts are below this in magnitude, so a signed 64-bit count of 1/10,000 units holds the sum of
+over 900 amounts at the bound (2^63 / 10^16), and of any realistic history."""
+
 
 @dataclass(frozen=True)
 class FieldSpec:
@@ -19,6 +27,10 @@ class FieldSpec:
     exclusive_minimum: bool = False
     max_length: int = 512
     personal: bool = False
+    max_places: int | None = None
+    """Decimals: at most this many digits after the point."""
+    magnitude_below: int | None = None
+    """Decimals: the absolute value is below this."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +56,18 @@ def _s(name: str, required: bool = False, personal: bool = False, max_length: in
     return FieldSpec(name, "string", required, personal=personal, max_length=max_length)
 
 
-def _amount(name: str, positive: bool = False) -> FieldSpec:
-    return FieldSpec(name, "decimal", True, minimum=0, exclusive_minimum=positive)
+def money_field(name: str, positive: bool = False) -> FieldSpec:
+    """A required amount of money, no less than zero (above it when `positive`), that the read models
+    hold exactly."""
+    return FieldSpec(
+        name,
+        "decimal",
+        True,
+        minimum=0,
+        exclusive_minimum=positive,
+        max_places=MONEY_PLACES,
+        magnitude_below=MAX_AMOUNT,
+    )
 
 
 def _int(name: str, minimum: int, maximum: int | None = None, required: bool = True) -> FieldSpec:
@@ -103,7 +125,7 @@ TYPES: dict[str, TypeSpec] = {
             "order_id",
             (
                 _s("order_id", True, max_length=128),
-                _amount("amount"),
+                money_field("amount"),
                 _currency(),
                 FieldSpec("items", "items"),
                 _s("coupon_id", max_length=128),
@@ -114,7 +136,7 @@ TYPES: dict[str, TypeSpec] = {
             "OrderPaid",
             "order",
             "order_id",
-            (_s("order_id", True, max_length=128), _amount("amount"), _s("method")),
+            (_s("order_id", True, max_length=128), money_field("amount"), _s("method")),
             activity=True,
         ),
         TypeSpec("OrderShipped", "order", "order_id", (_s("order_id", True, max_length=128),)),
@@ -124,7 +146,7 @@ TYPES: dict[str, TypeSpec] = {
             "OrderRefunded",
             "order",
             "order_id",
-            (_s("order_id", True, max_length=128), _amount("amount", positive=True), _s("reason")),
+            (_s("order_id", True, max_length=128), money_field("amount", positive=True), _s("reason")),
         ),
         TypeSpec(
             "CampaignCreated",
@@ -159,7 +181,7 @@ TYPES: dict[str, TypeSpec] = {
             (
                 _s("coupon_id", True, max_length=128),
                 _s("campaign_id", max_length=128),
-                _amount("value", positive=True),
+                money_field("value", positive=True),
                 _currency(),
             ),
         ),

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from domain.catalogue import CONTEXT_FIELDS, TYPES, FieldSpec, TypeSpec
+from domain.catalogue import CONTEXT_FIELDS, TYPES, FieldSpec, TypeSpec, money_field
 
 ENVELOPE_FIELDS = frozenset({"event_id", "type", "occurred_at", "user_id", "data", "context"})
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
@@ -215,6 +215,10 @@ def _decimal(spec: FieldSpec, value: object) -> Decimal:
     bound = spec.minimum or 0
     if number < bound or (spec.exclusive_minimum and number == bound):
         raise _Invalid(f"must be {'>' if spec.exclusive_minimum else '>='} {bound}")
+    if spec.magnitude_below is not None and abs(number) >= spec.magnitude_below:
+        raise _Invalid(f"must be less than {spec.magnitude_below:,} in magnitude")
+    if spec.max_places is not None and -number.normalize().as_tuple().exponent > spec.max_places:
+        raise _Invalid(f"must have at most {spec.max_places} decimal places")
     return number
 
 
@@ -257,7 +261,7 @@ def _object(spec: FieldSpec, value: object) -> dict[str, Any]:
 _ITEM_FIELDS = (
     FieldSpec("sku", "string", True, max_length=128),
     FieldSpec("quantity", "int", True, minimum=1),
-    FieldSpec("unit_price", "decimal", True, minimum=0),
+    money_field("unit_price"),
 )
 
 

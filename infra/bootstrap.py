@@ -10,15 +10,15 @@ from sqlalchemy import Engine
 
 from api.context import ApiContext
 from domain.application import Cohortline
+from infra import migrations
 from infra.audit import SqlAuditTrail
 from infra.config import Settings
-from infra.database import create_database_engine, schema_lock
+from infra.database import create_database_engine, read_only
 from infra.eventstore import open_event_store, stored_events_table
 from infra.personal_data import Erasure
 from infra.rebuilds import Rebuilds
 from projections.analytics import AnalyticsProjection
 from projections.runner import ProjectionRunner
-from projections.schema import metadata
 from projections.search import ElasticsearchUsers, SqlUsers
 from streams.log_reader import LogReader
 
@@ -39,8 +39,14 @@ class System:
         return Rebuilds(self.engine, self.log_reader(), self.runners, reindex)
 
     @cached_property
+    def read_engine(self) -> Engine:
+        """`engine` for what only reads (queries, search, the audit trail, the log): on SQLite it
+        reads a snapshot instead of queueing for the write lock (infra.database.read_only)."""
+        return read_only(self.engine)
+
+    @cached_property
     def audit(self) -> SqlAuditTrail:
-        return SqlAuditTrail(self.engine, self.event_store, stored_events_table(self.event_store))
+        return SqlAuditTrail(self.read_engine, self.event_store, stored_events_table(self.event_store))
 
     @cached_property
     def erasure(self) -> Erasure:
@@ -53,7 +59,7 @@ class System:
     def api_context(self, *, open_mode: bool = False) -> ApiContext:
         return ApiContext(
             event_store=self.event_store,
-            read_engine=self.engine,
+            read_engine=self.read_engine,
             search=self.search,
             projections=tuple(r.name for r in self.runners),
             kafka_partitions=None if self.settings.embedded else self.settings.kafka_partitions,
@@ -73,11 +79,19 @@ class System:
         self.engine.dispose()
 
 
+def prepare_schema(engine: Engine) -> None:
+    """The embedded default (SQLite) migrates itself; a shared PostgreSQL is migrated by an operator
+    (`cohortline migrate`), and every process refuses to start on a schema that is not current."""
+    if engine.dialect.name == "sqlite":
+        migrations.upgrade(engine)
+    else:
+        migrations.check_current(engine)
+
+
 def build_system(settings: Settings) -> System:
     engine = create_database_engine(settings.database_url)
+    prepare_schema(engine)
     event_store = open_event_store(engine)
-    with schema_lock(engine):
-        metadata.create_all(engine)
     elasticsearch = None
     es_users: ElasticsearchUsers | None = None
     if settings.elasticsearch_url:
@@ -98,7 +112,7 @@ def build_system(settings: Settings) -> System:
         engine=engine,
         event_store=event_store,
         runners=runners,
-        search=es_users or SqlUsers(engine),
+        search=es_users or SqlUsers(read_only(engine)),
         elasticsearch=elasticsearch,
         backends=backends,
     )

@@ -27,6 +27,15 @@ class ChainedRow:
     hash: str | None
 
 
+@dataclass(frozen=True)
+class UnreadableRow:
+    """A stored row one of whose columns holds something no hash was ever computed over (a value of
+    another type, or none at all)."""
+
+    position: int
+    reason: str
+
+
 def chain_hash(
     previous: str,
     position: int,
@@ -49,11 +58,13 @@ class Verdict:
     reason: str | None = None
 
 
-def verify(rows: Iterable[ChainedRow]) -> Verdict:
-    """Walk the chain in log order; the first position whose stored hash differs from the one its
-    content and predecessor give is where it broke."""
+def verify(rows: Iterable[ChainedRow | UnreadableRow]) -> Verdict:
+    """Walk the chain in log order; the first position that is unreadable, or whose stored hash
+    differs from the one its content and predecessor give, is where it broke."""
     previous, count = GENESIS, 0
     for row in rows:
+        if isinstance(row, UnreadableRow):
+            return Verdict(False, count, previous, row.position, row.reason)
         if row.hash is None:
             return Verdict(False, count, previous, row.position, "the event carries no hash")
         expected = chain_hash(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import ConfigError, Settings, load_settings
+from infra.migrations import SchemaNotCurrent
 
 log = logging.getLogger("cohortline")
 
@@ -30,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"cohortline: configuration error: {e}", file=sys.stderr)
         return 2
-    return args.handler(settings, args)
+    try:
+        return args.handler(settings, args)
+    except SchemaNotCurrent as e:
+        print(f"cohortline: {e}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_serve)
 
+    commands.add_parser("migrate", help="upgrade the database schema to this version").set_defaults(
+        handler=_migrate
+    )
     commands.add_parser("relay", help="publish the event store's log to Kafka").set_defaults(handler=_relay)
     commands.add_parser("worker", help="run the Faust projection worker").set_defaults(handler=_worker)
     commands.add_parser("demo", help="record and project a demo history on SQLite").set_defaults(
@@ -81,6 +89,18 @@ def _parser() -> argparse.ArgumentParser:
     services.add_argument(
         "names", nargs="*", metavar="SERVICE", help="up/down only these: postgresql, kafka, elasticsearch"
     )
+
+    letters = commands.add_parser("dead-letters", help="what the projections parked, and its retry")
+    letter_actions = letters.add_subparsers(dest="action", required=True)
+    listing = letter_actions.add_parser("list", help="the dead letters, one JSON object a line")
+    listing.add_argument("--projection", help="only this projection's")
+    listing.set_defaults(handler=_dead_letters_list)
+    retry = letter_actions.add_parser(
+        "retry", help="apply dead letters again, each exactly once; exit 1 if any fails again"
+    )
+    retry.add_argument("--projection", help="only this projection's")
+    retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="only these (default: all)")
+    retry.set_defaults(handler=_dead_letters_retry)
     return parser
 
 
@@ -102,7 +122,35 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if args.open:
         log.warning("OPEN MODE: serving without API keys on %s (loopback only)", args.host)
+    _prepare_schema(settings)  # before forking workers: one migration, or one clear refusal
     return serve(settings, args.host, args.port, args.workers, args.open, projections=not args.no_projections)
+
+
+def _prepare_schema(settings: Settings) -> None:
+    from infra.bootstrap import prepare_schema
+    from infra.database import create_database_engine
+
+    engine = create_database_engine(settings.database_url, pool_size=1)
+    try:
+        prepare_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from infra import migrations
+    from infra.database import create_database_engine
+
+    engine = create_database_engine(settings.database_url, pool_size=1)
+    try:
+        before, after = migrations.upgrade(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"schema already at revision {after}")
+    else:
+        print(f"schema upgraded from {before or 'nothing'} to revision {after}")
+    return 0
 
 
 def _resolve(host: str) -> str:
@@ -111,17 +159,17 @@ def _resolve(host: str) -> str:
 
 def _relay(settings: Settings, args: argparse.Namespace) -> int:
     from infra.audit import SqlAuditTrail
-    from infra.database import create_database_engine, schema_lock
+    from infra.bootstrap import prepare_schema
+    from infra.database import create_database_engine
     from infra.eventstore import open_event_store, stored_events_table
     from streams.log_reader import LogReader
-    from streams.relay import Relay, relay_metadata
+    from streams.relay import Relay
 
     if settings.embedded:
         print("cohortline: relay needs COHORTLINE_KAFKA_URL (see `cohortline services env`)", file=sys.stderr)
         return 2
     engine = create_database_engine(settings.database_url, pool_size=2)
-    with schema_lock(engine):
-        relay_metadata.create_all(engine)
+    prepare_schema(engine)
     store = open_event_store(engine)
     relay = Relay(
         LogReader(store, SqlAuditTrail(engine, store, stored_events_table(store)).sealed_log),
@@ -154,12 +202,15 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     system = build_system(settings)
-    datadir = Path.cwd() / "var" / "faust"
-    datadir.mkdir(parents=True, exist_ok=True)
-    app = create_worker_app(
-        settings.kafka_servers, settings.kafka_topic, settings.kafka_partitions, system.runners, datadir
-    )
-    Worker(app, loglevel="INFO").execute_from_commandline()
+    try:
+        datadir = Path.cwd() / "var" / "faust"
+        datadir.mkdir(parents=True, exist_ok=True)
+        app = create_worker_app(
+            settings.kafka_servers, settings.kafka_topic, settings.kafka_partitions, system.runners, datadir
+        )
+        Worker(app, loglevel="INFO").execute_from_commandline()  # leaves by SystemExit when stopped
+    finally:
+        system.close()
     return 0
 
 
@@ -206,7 +257,7 @@ def _audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from infra.bootstrap import build_system
-    from projections.admin import UnknownProjection
+    from projections.admin import RebuildRunning, UnknownProjection
 
     system = build_system(settings)
 
@@ -221,6 +272,11 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     except UnknownProjection:
         known = ", ".join(r.name for r in system.runners)
         print(f"cohortline: no projection named {args.name!r}; projections: {known}", file=sys.stderr)
+        return 2
+    except RebuildRunning as e:
+        print(
+            f"cohortline: not rebuilding {args.name!r}: {e}; try again once it has finished", file=sys.stderr
+        )
         return 2
     finally:
         system.close()
@@ -250,6 +306,98 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
     run_demo(settings)
     return 0
+
+
+def _dead_letters_list(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from infra.bootstrap import build_system
+    from projections.dead_letters import listed
+
+    system = build_system(settings)
+    try:
+        if not _known_projection(system, args.projection):
+            return 2
+        with system.engine.connect() as conn:
+            letters = listed(conn, args.projection)
+    finally:
+        system.close()
+    for letter in letters:
+        print(json.dumps(_present_dead_letter(letter)))
+    print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+    return 0
+
+
+def _present_dead_letter(letter: Any) -> dict[str, Any]:
+    from projections.schema import rfc3339
+
+    return {
+        "id": letter.id,
+        "projection": letter.projection,
+        "partition": letter.partition,
+        "position": letter.position,
+        "kind": letter.kind,
+        "reason": letter.reason,
+        "failed_at": rfc3339(letter.failed_at),
+        "retries": letter.retries,
+        "last_retried_at": rfc3339(letter.last_retried_at),
+    }
+
+
+def _dead_letters_retry(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+    from collections import Counter
+    from functools import partial
+
+    from infra.bootstrap import build_system
+    from projections.dead_letters import DeadLetterRetry
+
+    system = build_system(settings)
+    try:
+        if not _known_projection(system, args.projection):
+            return 2
+        event_at = partial(_event_at, system.log_reader())
+        retried = DeadLetterRetry(system.engine, system.runners, event_at, _decode_again).run(
+            args.projection, args.ids
+        )
+    finally:
+        system.close()
+    for result in retried:
+        print(json.dumps(vars(result)))
+    outcomes = Counter(r.outcome for r in retried)
+    print(
+        f"{outcomes['applied']} applied, {outcomes['failed']} failed again, "
+        f"{outcomes['gone']} retried already",
+        file=sys.stderr,
+    )
+    return 1 if outcomes["failed"] else 0
+
+
+def _known_projection(system: Any, name: str | None) -> bool:
+    known = [r.name for r in system.runners]
+    if name is None or name in known:
+        return True
+    print(f"cohortline: no projection named {name!r}; projections: {', '.join(known)}", file=sys.stderr)
+    return False
+
+
+def _event_at(reader: Any, position: int) -> Any:
+    """The event at `position`, read as the projections read the log."""
+    found = reader.read(position - 1, 1)
+    if not found or found[0].position != position:
+        raise LookupError(f"no event at position {position} in the log")
+    return found[0]
+
+
+def _decode_again(letter: Any) -> list[Any]:
+    """The events of a message that could not be read, from its stored payload."""
+    from streams.messages import to_deliveries
+
+    deliveries = to_deliveries(letter.partition, letter.kafka_offset or 0, (letter.payload or "").encode())
+    unreadable = [d.error for d in deliveries if d.error]
+    if unreadable:
+        raise ValueError(unreadable[0])
+    return [d.event for d in deliveries if d.event is not None]
 
 
 if __name__ == "__main__":

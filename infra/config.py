@@ -148,8 +148,11 @@ def _lifecycle(value: str | None) -> Thresholds:
             "COHORTLINE_LIFECYCLE_DAYS", f"expected new,active,churn days such as 7,30,90, got {value!r}"
         )
     new, active, churn = (int(p) for p in parts)
-    if not new > 0 and 0 < active < churn:
-        raise ConfigError("COHORTLINE_LIFECYCLE_DAYS", "expected 0 < new and 0 < active < churn")
+    if not 0 < new <= active < churn:
+        raise ConfigError(
+            "COHORTLINE_LIFECYCLE_DAYS",
+            f"expected 0 < new <= active < churn days (a new user is also active), got {value!r}",
+        )
     return Thresholds(new, active, churn)
 
 

@@ -1,30 +1,64 @@
 """The event store's SQL wiring: eventsourcing-sqlalchemy on our engine, each event's id in a unique
-column, bulk reads of many streams, and the database guards that make the store append-only."""
+column, bulk reads of many streams. The table, its extra columns and the append-only triggers are
+made by the migrations (infra/migrations)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 from uuid import UUID
 
 import psycopg2
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, StoredEvent
 from eventsourcing.utils import Environment
-from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
+from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore, Transaction
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from psycopg2.extras import execute_values
-from sqlalchemy import Column, Engine, MetaData, String, Table, and_, insert, or_, select, text
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    and_,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy_utils.types.uuid import UUIDType
 
 from domain.application import Cohortline
 from infra.chain import GENESIS, extend
-from infra.database import schema_lock
+from infra.database import read_only
 from infra.personal_data import PersonalDataMapper, UserKeys
 
 EVENTS_TABLE = f"{Cohortline.name}_events"
+
+event_store_metadata = MetaData()
+events_table = Table(
+    # The library's stored-events table (eventsourcing_sqlalchemy.models.StoredEventRecord), plus
+    # our event id (idempotency) and hash (tamper evidence) columns.
+    EVENTS_TABLE,
+    event_store_metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("originator_id", UUIDType(), nullable=False),
+    Column("originator_version", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+    Column("topic", Text(), nullable=False),
+    Column("state", LargeBinary(), nullable=False),
+    Column("event_id", Text().with_variant(PG_UUID(as_uuid=False), "postgresql")),
+    Column("hash", Text().with_variant(CHAR(64), "postgresql")),
+    Index(f"{EVENTS_TABLE}_aggregate_idx", "originator_id", "originator_version", unique=True),
+    Index(f"{EVENTS_TABLE}_event_id", "event_id", unique=True),
+)
 READ_CHUNK = 500
 
 
@@ -122,7 +156,7 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
         self, session: Session, events: Sequence[StoredEvent], event_ids: Sequence[str]
     ) -> list[int]:
         """Positions assigned here, after the last one, under SQLite's write lock (BEGIN IMMEDIATE)."""
-        table = _with_event_id(self.events_record_cls.__table__)  # type: ignore[attr-defined]
+        table = events_table
         last = session.execute(select(table.c.id, table.c.hash).order_by(table.c.id.desc()).limit(1)).first()
         start = last.id + 1 if last else 1
         ids = list(range(start, start + len(events)))
@@ -143,22 +177,6 @@ def _chained(
     return [(*row, hash_) for row, hash_ in zip(rows, extend(previous, rows), strict=True)]
 
 
-@cache
-def _with_event_id(table: Table) -> Table:
-    """The library's events table as it is in the database: with our `event_id` and `hash`
-    columns."""
-    if "event_id" in table.c:
-        return table
-    extended = Table(
-        table.name,
-        MetaData(),
-        *(c._copy() for c in table.columns),
-        Column("event_id", String(36)),
-        Column("hash", String(64)),
-    )
-    return extended
-
-
 @contextmanager
 def _as_integrity_error() -> Iterator[None]:
     """psycopg2's unique violations as eventsourcing's IntegrityError, which recording retries."""
@@ -166,6 +184,21 @@ def _as_integrity_error() -> Iterator[None]:
         yield
     except psycopg2.IntegrityError as e:
         raise IntegrityError(str(e)) from e
+
+
+class ReadingDatastore(SQLAlchemyDatastore):
+    """The library's datastore, its read-only transactions (`commit=False`: the log's head, its
+    notifications, a stream's events) on `read_only(engine)`, so they never wait for the write lock."""
+
+    def __init__(self, engine: Engine):
+        super().__init__(session_maker=sessionmaker(bind=engine))
+        self.read_engine = read_only(engine)
+
+    def transaction(self, commit: bool) -> Transaction:
+        transaction = super().transaction(commit)
+        if not commit and transaction.nested_level == 0:  # a new transaction, not a read inside a write
+            transaction.session.bind = self.read_engine
+        return transaction
 
 
 def open_event_store(engine: Engine) -> Cohortline:
@@ -179,7 +212,7 @@ def open_event_store(engine: Engine) -> Cohortline:
         def __init__(self, env: Environment):
             InfrastructureFactory.__init__(self, env)
             self._schema_name = None
-            self.datastore = SQLAlchemyDatastore(session_maker=sessionmaker(bind=engine))
+            self.datastore = ReadingDatastore(engine)
 
         def mapper(self, transcoder: Any = None, mapper_class: Any = None) -> PersonalDataMapper:
             mapper = PersonalDataMapper(
@@ -194,77 +227,12 @@ def open_event_store(engine: Engine) -> Cohortline:
         def construct_factory(self, env: Environment) -> InfrastructureFactory:
             return EngineFactory(env)
 
-    with schema_lock(engine):
-        app = WiredCohortline(env={"CREATE_TABLE": "y"})
-        add_event_id_column(engine)
-        add_hash_column(engine)
-        guard_append_only(engine)
-    app.attach(SqlWriteStore(engine, stored_events_table(app)))
+    app = WiredCohortline(env={"CREATE_TABLE": "n"})  # the migrations own the table (infra.migrations)
+    app.attach(SqlWriteStore(read_only(engine), stored_events_table(app)))
     return app
 
 
 def stored_events_table(app: Cohortline) -> Table:
     """The table holding the application's stored events, with our columns."""
-    return _with_event_id(app.recorder.events_record_cls.__table__)  # type: ignore[attr-defined]
-
-
-def add_event_id_column(engine: Engine) -> None:
-    """Each event's sender-chosen id, unique: what makes appends idempotent."""
-    _add_column(engine, "event_id", postgres_type="uuid")
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"CREATE UNIQUE INDEX IF NOT EXISTS {EVENTS_TABLE}_event_id ON {EVENTS_TABLE} (event_id)")
-        )
-
-
-def add_hash_column(engine: Engine) -> None:
-    """Each event's link in the tamper-evidence chain (infra.chain)."""
-    _add_column(engine, "hash", postgres_type="char(64)")
-
-
-def _add_column(engine: Engine, name: str, *, postgres_type: str) -> None:
-    """Add a column of ours to the library's events table, once."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN IF NOT EXISTS {name} {postgres_type}"))
-        elif name not in {row[1] for row in conn.execute(text(f"PRAGMA table_info({EVENTS_TABLE})"))}:
-            conn.execute(text(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {name} TEXT"))
-
-
-def guard_append_only(engine: Engine) -> None:
-    """Database triggers refusing UPDATE, DELETE (and TRUNCATE) of stored events, for every client
-    of the database, not only this application."""
-    table = EVENTS_TABLE
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(_PG_REFUSE_FUNCTION))
-            conn.execute(
-                text(
-                    f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                    "FOR EACH ROW EXECUTE FUNCTION cohortline_refuse_change()"
-                )
-            )
-            conn.execute(
-                text(
-                    f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                    "FOR EACH STATEMENT EXECUTE FUNCTION cohortline_refuse_change()"
-                )
-            )
-        else:
-            for operation in ("UPDATE", "DELETE"):
-                conn.execute(
-                    text(
-                        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
-                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {operation} refused'); END"
-                    )
-                )
-
-
-_PG_REFUSE_FUNCTION = """
-CREATE OR REPLACE FUNCTION cohortline_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-END
-$$
-"""
+    assert app.recorder.events_table_name == events_table.name  # type: ignore[attr-defined]
+    return events_table

@@ -23,7 +23,7 @@ from domain.envelope import parse_envelope
 from domain.errors import UnknownUser
 from domain.events import Fact
 from domain.model import ERASED
-from infra.database import schema_lock
+from infra.database import read_only
 
 SEALED = "$sealed"
 
@@ -50,13 +50,12 @@ class UserKeys:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        with schema_lock(engine):
-            key_metadata.create_all(engine)
+        self.read_engine = read_only(engine)
 
     def for_reading(self, user_id: str) -> bytes | None:
         """Read from the table every time (no cache), so an erasure holds in every process at once;
         only events with personal data that are read with it opened pay for the lookup."""
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             return conn.execute(select(user_keys.c.key).where(user_keys.c.user_id == user_id)).scalar()
 
     def for_writing(self, user_id: str) -> bytes:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Engine, Float, MetaData, String, Table, Text, select
+from sqlalchemy import BigInteger, Column, DateTime, Engine, Float, MetaData, String, Table, Text, or_, select
 
 from projections.admin import RebuildRunning, UnknownProjection
 from projections.runner import ProjectionRunner
@@ -55,7 +55,6 @@ class Rebuilds:
         self.reader = reader
         self.runners = {r.name: r for r in runners}
         self.reindex = reindex
-        rebuild_metadata.create_all(engine)
 
     def status(self, name: str) -> dict[str, Any] | None:
         self._runner(name)
@@ -81,22 +80,35 @@ class Rebuilds:
     def start(self, name: str) -> dict[str, Any]:
         """Begin a rebuild in a background thread; RebuildRunning when one is under way."""
         self._runner(name)
-        current = self.status(name)
-        if current is not None and current["state"] == "running":
-            raise RebuildRunning(name)
         self._begin(name)
         threading.Thread(target=self._run, args=(name, None), name=f"rebuild-{name}", daemon=True).start()
         return self.status(name)  # type: ignore[return-value]
 
     def run(self, name: str, progress: Callable[[Progress], None] | None = None) -> int:
-        """Rebuild now, in this thread, recording progress; returns the position switched at."""
+        """Rebuild now, in this thread, recording progress; returns the position switched at.
+        RebuildRunning when one is under way."""
         self._runner(name)
         self._begin(name)
         return self._run(name, progress)
 
     def _begin(self, name: str) -> None:
-        self._save(name, state="running", position=0, target=self.reader.head(), events_per_s=0.0,
-                   started_at=_now(), finished_at=None, error=None)  # fmt: skip
+        """Claim the projection's row in one statement, only if it is absent, finished, or running but
+        stale: of rebuilds started at once, in any processes, exactly one gets it. RebuildRunning for
+        the others."""
+        now = _now()
+        values = {"projection": name, "state": "running", "position": 0, "target": self.reader.head(),
+                  "events_per_s": 0.0, "started_at": now, "updated_at": now, "finished_at": None,
+                  "error": None}  # fmt: skip
+        with self.engine.begin() as conn:
+            insert = upsert(conn, rebuilds).values(**values)
+            claim = insert.on_conflict_do_update(
+                index_elements=[rebuilds.c.projection],
+                set_={column: insert.excluded[column] for column in values if column != "projection"},
+                where=or_(rebuilds.c.state != "running", rebuilds.c.updated_at < now - STALE_AFTER),
+            )
+            claimed = conn.execute(claim.returning(rebuilds.c.projection)).first()
+        if claimed is None:
+            raise RebuildRunning(f"a rebuild of {name!r} is already under way")
 
     def _run(self, name: str, progress: Callable[[Progress], None] | None) -> int:
         runner = self._runner(name)

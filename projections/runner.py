@@ -1,57 +1,39 @@
 """Applies deliveries of events to one projection: the read-model writes, the search documents and
-the tracked positions commit together, so a redelivered event changes nothing."""
+the tracked positions commit together, so a redelivered event changes nothing.
+
+What fails is handled by its cause (projections.failures): an unavailable backend is raised as
+TransientError for the caller to retry; an unreadable message, an invalid event or a rejected
+document is dead-lettered (projections.dead_letters) and the stream moves on; any other error is a
+bug in Cohortline's own code and halts the projection at the event (projections.halts), after the
+events before it in the batch are applied."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    DateTime,
-    Engine,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, DateTime, Engine, Table, literal
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from domain.catalogue import SYSTEM_TYPES
+from projections.dead_letters import UNREADABLE_MESSAGE, Failure, kind_of, park
+from projections.failures import DocumentRejected, InvalidEvent, TransientError
+from projections.halts import Halt, ProjectionHalted, clear_passed, record_halt
 from projections.records import EventRecord
-from projections.schema import metadata
-from projections.sql import upsert
-from projections.tracking import advance, lock_positions
+from projections.schema import greatest, naive_utc
+from projections.tracking import advance, lock_positions, tracking
 
 log = logging.getLogger(__name__)
-
-dead_letters = Table(
-    "projection_dead_letters",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("projection", String(32), nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("position", BigInteger, nullable=False),
-    Column("kafka_offset", BigInteger),
-    Column("event_id", String(64)),
-    Column("reason", Text, nullable=False),
-    Column("payload", Text),
-    Column("failed_at", DateTime(), nullable=False),
-    UniqueConstraint("projection", "partition", "kafka_offset", "position", name="uq_dead_letter_source"),
-)
 
 
 @dataclass(frozen=True)
 class Delivery:
     """One message from a source partition: an event, or a watermark (`event` None) saying that
     every event at or below `position` was delivered before it on this partition, or (`error`) what
-    could not be read, at its position or at 0 when even that was unreadable."""
+    could not be applied, of `kind`, at its position or at 0 when even that was unreadable."""
 
     partition: int
     position: int
@@ -59,6 +41,7 @@ class Delivery:
     event: EventRecord | None = None
     payload: str | None = None
     error: str | None = None
+    kind: str = UNREADABLE_MESSAGE
 
 
 class Projection(Protocol):
@@ -66,15 +49,13 @@ class Projection(Protocol):
     tables: tuple[Table, ...]
 
     def apply(self, conn: Connection, events: Sequence[EventRecord]) -> Mapping[str, Mapping[str, Any]]:
-        """Apply new events; returns the user rows they changed, as they are now."""
+        """Apply new events; returns the user rows they changed, as they are now. Raises
+        InvalidEvent for an event it cannot hold."""
 
 
 class SearchSink(Protocol):
-    def index_rows(self, rows: Iterable[Mapping[str, Any]]) -> None: ...
-
-
-class TransientError(Exception):
-    """A backend is unavailable: the batch is retried later, not dead-lettered."""
+    def index_rows(self, rows: Iterable[Mapping[str, Any]], version_type: str = "external") -> None:
+        """Index the rows' documents; raises TransientError or DocumentRejected."""
 
 
 class ProjectionRunner:
@@ -82,28 +63,60 @@ class ProjectionRunner:
         self.engine = engine
         self.projection = projection
         self.search = search
+        self.halt: Halt | None = None
+        """Set when an unexpected error stopped this runner; it then applies nothing more."""
 
     @property
     def name(self) -> str:
         return self.projection.name
 
+    @property
+    def halted(self) -> bool:
+        return self.halt is not None
+
     def process(self, deliveries: Sequence[Delivery]) -> int:
         """Apply a batch in one transaction; returns how many events were new. When the batch fails
-        for a reason other than an unavailable backend, each event is tried alone and the ones that
-        still fail go to the dead-letter table, so the stream moves on."""
+        for a reason other than an unavailable backend, its events are tried one by one: those the
+        projection rejects are dead-lettered, and an unexpected error halts the projection at its
+        event (ProjectionHalted)."""
+        if self.halt is not None:
+            raise ProjectionHalted(self.halt)
         if not deliveries:
             return 0
         try:
-            return self._apply(deliveries)
+            return self._attempt(deliveries)
         except TransientError:
             raise
-        except DBAPIError as e:
-            if e.connection_invalidated or _is_operational(e):
-                raise TransientError(str(e)) from e
-            return self._apply_one_by_one(deliveries)
         except Exception:
-            log.exception("projection %s: batch failed; applying its events one by one", self.name)
+            log.warning(
+                "projection %s: batch failed; applying its events one by one", self.name, exc_info=True
+            )
             return self._apply_one_by_one(deliveries)
+
+    def apply_again(self, conn: Connection, partition: int, events: Sequence[EventRecord]) -> None:
+        """Inside the caller's transaction, apply events that the tracked position of `partition`
+        has already passed (a retried dead letter): the position stays, the watermark may rise."""
+        changed = self.projection.apply(conn, events)
+        if changed and self.search is not None:
+            # the documents' versions may already stand at the user's last position
+            self.search.index_rows(changed.values(), version_type="external_gte")
+        watermark = _watermark(events)
+        if watermark is not None:
+            c = tracking.c
+            conn.execute(
+                tracking.update()
+                .where(c.projection == self.name, c.partition == partition)
+                .values(watermark=greatest(c.watermark, literal(naive_utc(watermark), DateTime())))
+            )
+
+    def _attempt(self, deliveries: Sequence[Delivery]) -> int:
+        """`_apply`, telling an unavailable database apart as TransientError."""
+        try:
+            return self._apply(deliveries)
+        except DBAPIError as e:
+            if _is_transient(e):
+                raise TransientError(str(e)) from e
+            raise
 
     def _apply(self, deliveries: Sequence[Delivery]) -> int:
         with self.engine.begin() as conn:
@@ -113,58 +126,80 @@ class ProjectionRunner:
                 d for d in deliveries if d.error and (d.position == 0 or d.position > tracked[d.partition])
             ]
             if bad:
-                self._dead_letter(conn, bad)
+                park(conn, self.name, [_failure(d) for d in bad])
             events = [d.event for d in fresh if d.event is not None]
             changed = self.projection.apply(conn, events) if events else {}
             if changed and self.search is not None:
                 self.search.index_rows(changed.values())
-            watermark = max((e.occurred_at for e in events if e.type not in SYSTEM_TYPES), default=None)
-            advance(conn, self.name, _new_positions(tracked, deliveries), watermark)
+            positions = _new_positions(tracked, deliveries)
+            advance(conn, self.name, positions, _watermark(events))
+            clear_passed(conn, self.name, {p: position for p, (position, _) in positions.items()})
         return len(events)
 
     def _apply_one_by_one(self, deliveries: Sequence[Delivery]) -> int:
         applied = 0
         for delivery in deliveries:
             try:
-                applied += self._apply([delivery])
+                applied += self._attempt([delivery])
             except TransientError:
                 raise
-            except Exception as e:  # a poison message: park it with its reason and move on
-                log.exception("projection %s: dead-lettering position %s", self.name, delivery.position)
-                failed = Delivery(
-                    delivery.partition,
-                    delivery.position,
-                    delivery.offset,
-                    None,
-                    delivery.payload or (delivery.event.to_json().decode() if delivery.event else None),
-                    f"{type(e).__name__}: {e}",
-                )
-                self._apply([failed])
+            except (InvalidEvent, DocumentRejected) as e:
+                self._dead_letter(delivery, e)
+            except Exception as e:
+                self._stop(delivery, e)
         return applied
 
-    def _dead_letter(self, conn: Connection, failed: Sequence[Delivery]) -> None:
-        """Park what failed, once per source message and position (Kafka may redeliver it)."""
-        conn.execute(
-            upsert(conn, dead_letters).on_conflict_do_nothing(),
-            [
-                {
-                    "projection": self.name,
-                    "partition": d.partition,
-                    "position": d.position,
-                    "kafka_offset": d.offset,
-                    "event_id": None,
-                    "reason": _text(d.error),
-                    "payload": _text(d.payload),
-                    "failed_at": datetime.now(UTC).replace(tzinfo=None),
-                }
-                for d in failed
-            ],
+    def _dead_letter(self, delivery: Delivery, error: InvalidEvent | DocumentRejected) -> None:
+        log.warning("projection %s: dead-lettering position %s: %s", self.name, delivery.position, error)
+        event = delivery.event
+        failed = replace(
+            delivery,
+            event=None,
+            payload=delivery.payload or (event.to_json().decode() if event else None),
+            error=f"{type(error).__name__}: {error}",
+            kind=kind_of(error) or UNREADABLE_MESSAGE,
         )
+        try:
+            self._attempt([failed])
+        except TransientError:
+            raise
+        except Exception as e:
+            self._stop(delivery, e)
+
+    def _stop(self, delivery: Delivery, error: Exception) -> NoReturn:
+        """Halt at `delivery`: nothing after it is applied until the process restarts."""
+        log.error(
+            "projection %s: HALTED at partition %s, position %s, by an unexpected error; it applies "
+            "nothing more until restarted",
+            self.name,
+            delivery.partition,
+            delivery.position,
+            exc_info=error,
+        )
+        halt = Halt(
+            self.name, delivery.partition, delivery.position, f"{type(error).__name__}: {error}", _now()
+        )
+        self.halt = halt
+        try:
+            self.halt = record_halt(self.engine, halt)
+        except Exception:
+            log.exception("projection %s: the halt could not be recorded", self.name)
+        raise ProjectionHalted(self.halt) from error
 
 
-def _text(value: str | None) -> str | None:
-    """PostgreSQL text cannot hold NUL characters; keep them visible instead."""
-    return value.replace("\x00", "\\x00") if value else value
+def _failure(delivery: Delivery) -> Failure:
+    return Failure(
+        delivery.partition,
+        delivery.position,
+        delivery.offset,
+        delivery.kind,
+        delivery.error or "",
+        delivery.payload,
+    )
+
+
+def _watermark(events: Iterable[EventRecord]) -> datetime | None:
+    return max((e.occurred_at for e in events if e.type not in SYSTEM_TYPES), default=None)
 
 
 def _new_positions(
@@ -177,7 +212,10 @@ def _new_positions(
     return latest
 
 
-def _is_operational(error: DBAPIError) -> bool:
-    from sqlalchemy.exc import InterfaceError, OperationalError
+def _is_transient(error: DBAPIError) -> bool:
+    """The database is unavailable or the connection was lost (not a bug in a statement)."""
+    return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
 
-    return isinstance(error, (OperationalError, InterfaceError))
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -8,11 +8,9 @@ from typing import Any
 from sqlalchemy import MetaData, case
 from sqlalchemy.sql.elements import ColumnElement
 
-metadata = MetaData()
+from domain.catalogue import MONEY_SCALE as MONEY_SCALE
 
-MONEY_SCALE = 10_000
-"""Money in read models is an integer count of 1/10,000 of the currency unit: exact sums on both
-PostgreSQL and SQLite (whose NUMERIC is a float)."""
+metadata = MetaData()
 
 
 def least(a: Any, b: Any) -> ColumnElement[Any]:

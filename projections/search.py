@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, false, func, or_, select
 
+from projections.failures import DocumentRejected, TransientError
 from projections.lifecycle import Thresholds
 from projections.presenters import present_user
 from projections.rfm import Box
-from projections.runner import TransientError
 from projections.schema import naive_utc
 from projections.users import users
 
@@ -93,16 +93,20 @@ class ElasticsearchUsers:
         self.index = index
 
     def ensure_index(self) -> None:
-        if not self.client.indices.exists(index=self.index):
-            try:
-                self.client.indices.create(
-                    index=self.index,
-                    mappings=INDEX_MAPPING,
-                    settings={"number_of_shards": 1, "number_of_replicas": 0},
-                )
-            except Exception as e:  # created concurrently by another worker
-                if "resource_already_exists_exception" not in str(e):
-                    raise
+        """Create the index unless it exists; another process creating it meanwhile is fine."""
+        from elasticsearch import BadRequestError
+
+        if self.client.indices.exists(index=self.index):
+            return
+        try:
+            self.client.indices.create(
+                index=self.index,
+                mappings=INDEX_MAPPING,
+                settings={"number_of_shards": 1, "number_of_replicas": 0},
+            )
+        except BadRequestError as e:
+            if e.error != "resource_already_exists_exception":
+                raise
 
     def index_rows(self, rows: Iterable[Mapping[str, Any]], version_type: str = "external") -> None:
         operations: list[dict[str, Any]] = []
@@ -124,15 +128,11 @@ class ElasticsearchUsers:
         try:
             response = self.client.bulk(operations=operations, refresh=False)
         except Exception as e:
+            if _refused_request(e):
+                raise
             raise TransientError(f"elasticsearch bulk failed: {e}") from e
         if response.get("errors"):
-            failures = [
-                item["index"]
-                for item in response["items"]
-                if item["index"].get("status", 200) >= 300 and item["index"].get("status") != 409
-            ]
-            if failures:
-                raise TransientError(f"elasticsearch refused {len(failures)} document(s): {failures[0]}")
+            _raise_for_items(response["items"])
 
     def reindex(self, conn: Connection) -> None:
         """Every user row again, replacing documents of the same version (after a rebuild, a row
@@ -185,6 +185,33 @@ class ElasticsearchUsers:
         page = hits[:size]
         cursor = encode_cursor(page[-1]["sort"]) if len(hits) > size else None
         return UserPage([h["_source"] for h in page], cursor)
+
+
+def _refused_request(error: Exception) -> bool:
+    """Elasticsearch answered the whole request with a 4xx other than 429: the request is wrong, and
+    sending it again cannot help."""
+    status = getattr(error, "status_code", None)
+    return isinstance(status, int) and 400 <= status < 500 and status != 429
+
+
+def _raise_for_items(items: list[dict[str, Any]]) -> None:
+    """TransientError when Elasticsearch was busy or failing (429, 5xx) for a document;
+    DocumentRejected when it refused one for what it holds (e.g. a mapping error). A version
+    conflict means the index holds the same or a newer document already: fine."""
+    failed = [
+        item["index"]
+        for item in items
+        if item["index"].get("status", 200) >= 300 and item["index"].get("status") != 409
+    ]
+    busy = [f for f in failed if f.get("status") == 429 or f.get("status", 500) >= 500]
+    if busy:
+        raise TransientError(f"elasticsearch could not index {len(busy)} document(s): {busy[0]}")
+    if failed:
+        first, error = failed[0], failed[0].get("error") or {}
+        raise DocumentRejected(
+            f"elasticsearch rejected the document of user {first.get('_id')!r} ({first.get('status')}): "
+            f"{error.get('type')}: {error.get('reason')}"
+        )
 
 
 class SqlUsers:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Column, Connection, Date, DateTime, Integer, String, Table, select
 
+from projections.failures import InvalidEvent
 from projections.records import EventRecord
 from projections.schema import MONEY_SCALE, aware_utc, greatest, least, metadata, naive_utc
 from projections.sql import execute_many, upsert
@@ -115,6 +116,18 @@ def money(amount: Decimal) -> int:
     return int((amount * MONEY_SCALE).to_integral_value())
 
 
+MAX_MONEY = 2**63 - 1
+"""The most a BigInteger column holds, in 1/10,000 units."""
+
+
+def event_money(event: EventRecord) -> int:
+    """The event's amount in 1/10,000 units; InvalidEvent when the read models cannot hold it."""
+    scaled = money(event.data["amount"])
+    if abs(scaled) > MAX_MONEY:
+        raise InvalidEvent(f"amount {event.data['amount']} is beyond what the read models hold")
+    return scaled
+
+
 def _min(a: datetime | None, b: datetime) -> datetime:
     return b if a is None else min(a, b)
 
@@ -134,11 +147,11 @@ def _placed(delta: UserDelta, event: EventRecord) -> None:
 
 
 def _paid(delta: UserDelta, event: EventRecord) -> None:
-    delta.net_revenue += money(event.data["amount"])
+    delta.net_revenue += event_money(event)
 
 
 def _refunded(delta: UserDelta, event: EventRecord) -> None:
-    delta.net_revenue -= money(event.data["amount"])
+    delta.net_revenue -= event_money(event)
 
 
 def _tier(delta: UserDelta, event: EventRecord) -> None:

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,6 +28,7 @@ from sqlalchemy import Connection, Engine, String, Table, select
 
 from domain.catalogue import SYSTEM_TYPES
 from projections.admin import ReadModelsMoving, RebuildRunning
+from projections.failures import InvalidEvent
 from projections.runner import Projection
 from projections.tracking import LOCAL_PARTITION, advance, lock_positions, positions, tracking
 from streams.log_reader import LogReader
@@ -68,11 +70,25 @@ class ScratchCopy:
         self.engine = engine
         self.reader = reader
         self.projection = projection
-        self.conn = engine.connect()
         self._file: Path | None = None
         self._lock_file: IO[str] | None = None
+        self._attached = False
         self.position = 0
-        self._create()
+        self.conn = engine.connect()
+        try:
+            self._claim()
+        except RebuildRunning:
+            self.conn.close()
+            raise
+        except BaseException:
+            self.conn.invalidate()  # a lock taken before the failure ends with the session
+            self.conn.close()
+            raise
+        try:
+            self._create()
+        except BaseException:
+            self._abandon()
+            raise
 
     @property
     def scratch(self) -> Connection:
@@ -102,20 +118,12 @@ class ScratchCopy:
                 held = True
             except BlockingIOError:
                 self._lock_file.close()
+                self._lock_file = None
                 held = False
         if not held:
-            self.conn.close()
             raise RebuildRunning("another rebuild or verification is using the scratch space")
 
-    def _release(self) -> None:
-        if self.postgres:
-            self.live.exec_driver_sql(f"SELECT pg_advisory_unlock({SCRATCH_LOCK})")
-            self.live.commit()
-        elif self._lock_file is not None:
-            self._lock_file.close()
-
     def _create(self) -> None:
-        self._claim()
         if self.postgres:
             self.live.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCRATCH} CASCADE")
             self.live.exec_driver_sql(f"CREATE SCHEMA {SCRATCH}")
@@ -123,6 +131,7 @@ class ScratchCopy:
             assert self._file is not None
             self._file.unlink(missing_ok=True)
             self._outside_transaction(f"ATTACH DATABASE '{self._file}' AS {SCRATCH}")
+            self._attached = True
         self.live.commit()
         for table in (*self.projection.tables, tracking):
             table.create(self.scratch)
@@ -161,10 +170,21 @@ class ScratchCopy:
 
     def _apply(self, records: list[Any]) -> None:
         lock_positions(self.scratch, self.projection.name, {LOCAL_PARTITION})
-        self.projection.apply(self.scratch, records)
+        self._apply_holdable(records)
         watermark = max((r.occurred_at for r in records if r.type not in SYSTEM_TYPES), default=None)
         self.position = records[-1].position
         advance(self.scratch, self.projection.name, {LOCAL_PARTITION: (self.position, None)}, watermark)
+
+    def _apply_holdable(self, records: list[Any]) -> None:
+        """Apply what the projection can hold: an event it rejects as invalid is left out, as the
+        live projection dead-letters it (projections.dead_letters)."""
+        try:
+            with self.scratch.begin_nested():
+                self.projection.apply(self.scratch, records)
+        except InvalidEvent:
+            for record in records:
+                with suppress(InvalidEvent), self.scratch.begin_nested():
+                    self.projection.apply(self.scratch, [record])
 
     def catch_up_to_live(self, *, same_everywhere: bool) -> dict[int, int]:
         """Inside the caller's transaction: hold the live tracked positions and bring the copy to
@@ -259,20 +279,38 @@ class ScratchCopy:
         return TableCheck(table.name, rows, live_hash.hexdigest(), rebuilt_hash.hexdigest(), differences)
 
     def close(self) -> None:
+        """Drop the copy, then give back the connection and the lock, even when dropping fails."""
         try:
-            if self.live.in_transaction():
-                self.live.rollback()
+            self._drop()
             if self.postgres:
-                self.live.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCRATCH} CASCADE")
+                self.live.exec_driver_sql(f"SELECT pg_advisory_unlock({SCRATCH_LOCK})")
                 self.live.commit()
-            else:
-                self.live.commit()
-                self._outside_transaction(f"DETACH DATABASE {SCRATCH}")
-            self._release()
+        except BaseException:
+            self.conn.invalidate()  # its session ends, and the advisory lock or attachment with it
+            raise
         finally:
             self.conn.close()
             if self._file is not None:
                 self._file.unlink(missing_ok=True)
+            if self._lock_file is not None:
+                self._lock_file.close()
+
+    def _drop(self) -> None:
+        if self.live.in_transaction():
+            self.live.rollback()
+        if self.postgres:
+            self.live.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCRATCH} CASCADE")
+            self.live.commit()
+        elif self._attached:
+            self.live.commit()
+            self._outside_transaction(f"DETACH DATABASE {SCRATCH}")
+
+    def _abandon(self) -> None:
+        """Close a copy whose making failed, keeping the error that made it fail."""
+        try:
+            self.close()
+        except Exception:
+            log.exception("could not clean up the scratch copy of %s", self.projection.name)
 
 
 def _merge(live: Iterator[tuple], rebuilt: Iterator[tuple], width: int) -> Iterator[tuple[Any, Any]]:

@@ -3,7 +3,10 @@ them through its ProjectionRunner (read model, search documents and position in 
 each message holds many events (streams.messages).
 
 Agents run with concurrency 1 and `take_events`, which acknowledges a batch only after it was
-applied, so Kafka's committed offsets never pass what the read models hold."""
+applied, so Kafka's committed offsets never pass what the read models hold. An agent whose
+projection halted (projections.halts) parks: it stops consuming and acknowledges nothing more.
+While parked, Faust stops fetching its partitions once their buffers fill, for every agent of the
+topic."""
 
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ from typing import Any
 
 import faust
 
-from projections.runner import Delivery, ProjectionRunner, TransientError
+from projections.failures import TransientError
+from projections.halts import ProjectionHalted
+from projections.runner import Delivery, ProjectionRunner
 from streams.messages import to_deliveries
 
 log = logging.getLogger(__name__)
@@ -84,6 +89,27 @@ def _add_agent(app: faust.App, topic: Any, runner: ProjectionRunner) -> None:
     async def project(stream: faust.StreamT) -> None:
         async for messages in stream.take_events(BATCH_MESSAGES, within=BATCH_WITHIN_S):
             raw = [(m.message.partition, m.message.offset, m.message.value) for m in messages]
-            await asyncio.to_thread(project_messages, runner, raw)
+            try:
+                await asyncio.to_thread(project_messages, runner, raw)
+            except ProjectionHalted as halted:
+                await park(halted, messages)
 
     app.agent(topic, name=f"project-{runner.name}", concurrency=1)(project)
+
+
+async def park(halted: ProjectionHalted, batch: Sequence[Any]) -> None:
+    """Stop consuming for a halted projection until the worker restarts, without acknowledging the
+    batch that holds the culprit, so Kafka's committed offsets stay before it (the runner logged and
+    recorded the halt). On restart the projection tries the culprit again."""
+    for event in batch:
+        # Faust acknowledges a taken batch when its stream stops, finished or not; one more
+        # reference on each message keeps that acknowledgement from being the final one.
+        event.message.incref()
+    halt = halted.halt
+    log.error(
+        "projection %s: parked at partition %s, position %s until the worker restarts",
+        halt.projection,
+        halt.partition,
+        halt.position,
+    )
+    await asyncio.Event().wait()

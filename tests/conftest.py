@@ -31,7 +31,16 @@ def service_urls() -> ServiceUrls:
 
 @pytest.fixture
 def pg_url(service_urls: ServiceUrls):
-    """A fresh PostgreSQL database for one test."""
+    """A fresh PostgreSQL database for one test, migrated as `cohortline migrate` does."""
+    url = services.create_database(service_urls.database)
+    services.migrate(url)
+    yield url
+    services.drop_database(url)
+
+
+@pytest.fixture
+def empty_pg_url(service_urls: ServiceUrls):
+    """A fresh PostgreSQL database for one test, without any schema."""
     url = services.create_database(service_urls.database)
     yield url
     services.drop_database(url)

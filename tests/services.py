@@ -76,6 +76,18 @@ def create_database(url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+def migrate(url: str) -> None:
+    """The schema of this version of Cohortline in the database of `url`."""
+    from infra import migrations
+    from infra.database import create_database_engine
+
+    engine = create_database_engine(url, pool_size=1)
+    try:
+        migrations.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
 def drop_database(url: str) -> None:
     name = urlsplit(url).path.strip("/")
     conn = psycopg2.connect(_admin_dsn(url))

@@ -1,12 +1,16 @@
-"""GET /v1/status: the log's head and each projection's lag."""
+"""GET /v1/status: the log's head and each projection's lag, state and dead letters."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
+from sqlalchemy import Connection
 
 from api.auth import require
+from projections.dead_letters import summary
+from projections.halts import Halt, halts_of
 from projections.schema import rfc3339
 from projections.tracking import progress
 
@@ -29,9 +33,35 @@ def status() -> Response:
                     "lag_events": max(head - current.position, 0),
                     "lag_seconds": _lag_seconds(context.event_store, current.position, head),
                     "watermark": rfc3339(current.watermark),
+                    **_health(conn, name),
                 }
             )
     return jsonify({"head": head, "projections": projections, "backends": dict(context.backends)})
+
+
+def _health(conn: Connection, name: str) -> dict[str, Any]:
+    """Whether the projection runs or halted (where, why, since when), and what it dead-lettered."""
+    halts = [_present_halt(h) for h in halts_of(conn, name)]
+    parked = summary(conn, name)
+    return {
+        "state": "stopped" if halts else "running",
+        "halt": halts[0] if halts else None,
+        "halts": halts,
+        "dead_letters": {
+            "count": parked.count,
+            "oldest_failed_at": rfc3339(parked.oldest_failed_at),
+            "by_kind": parked.by_kind,
+        },
+    }
+
+
+def _present_halt(halt: Halt) -> dict[str, Any]:
+    return {
+        "partition": halt.partition,
+        "position": halt.position,
+        "error": halt.error,
+        "since": rfc3339(halt.since),
+    }
 
 
 def _lag_seconds(event_store: object, position: int, head: int) -> float:

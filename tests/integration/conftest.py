@@ -6,7 +6,6 @@ from api.app import create_app
 from infra.bootstrap import build_system
 from infra.config import load_settings
 from infra.database import create_database_engine
-from projections.schema import metadata
 
 KEYS = "prod:producer,read:reader,audit:auditor,admin:admin"
 
@@ -30,8 +29,7 @@ def client(system):
 
 @pytest.fixture
 def pg_engine(pg_url):
-    """An engine on a fresh PostgreSQL database with the read-model tables."""
+    """An engine on a fresh, migrated PostgreSQL database."""
     engine = create_database_engine(pg_url)
-    metadata.create_all(engine)
     yield engine
     engine.dispose()

@@ -16,10 +16,10 @@ from domain.envelope import parse_envelope
 from infra.database import create_database_engine
 from infra.demo import demo_events
 from infra.eventstore import open_event_store
+from projections.dead_letters import dead_letters
 from projections.lifecycle import STATES
 from projections.presenters import present_user
 from projections.rfm import SEGMENT_NAMES, rfm_cuts, segment_boxes
-from projections.runner import dead_letters
 from projections.search import ElasticsearchUsers, SqlUsers, UserQuery
 from projections.tracking import progress
 from projections.users import users

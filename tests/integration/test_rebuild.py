@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import threading
 from datetime import date
+from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from domain.envelope import parse_envelope
 from infra.demo import demo_events
 from projections.admin import RebuildRunning
+from projections.analytics import AnalyticsProjection
+from projections.dead_letters import dead_letters
+from projections.failures import InvalidEvent
+from projections.runner import ProjectionRunner
 from streams.local import LocalFollower
 from streams.log_reader import LogReader
 from streams.rebuild import ScratchCopy, rebuild, verify
@@ -84,3 +89,28 @@ def test_one_scratch_copy_at_a_time(system):
     finally:
         first.close()
     ScratchCopy(system.engine, reader, projection).close()  # free again
+
+
+class RejectingLargeOrders(AnalyticsProjection):
+    """The analytics projection, rejecting as invalid the orders placed above 150."""
+
+    def apply(self, conn, events):
+        for event in events:
+            if event.type == "OrderPlaced" and Decimal(event.data["amount"]) > 150:
+                raise InvalidEvent(f"order {event.data['order_id']} is too large for this test")
+        return super().apply(conn, events)
+
+
+def test_a_rebuild_leaves_out_what_the_live_projection_dead_lettered(system):
+    record(system, demo_events()[:3000])
+    reader = LogReader(system.event_store)
+    runner = ProjectionRunner(system.engine, RejectingLargeOrders())
+    LocalFollower(reader, [runner]).catch_up()
+    with system.engine.connect() as conn:
+        parked = conn.execute(select(func.count()).select_from(dead_letters)).scalar()
+    assert parked > 0
+
+    position, checks = verify(system.engine, reader, runner.projection)
+    assert position == reader.head()
+    assert [c.table for c in checks if not c.ok] == []
+    assert rebuild(system.engine, reader, runner.projection) == reader.head()

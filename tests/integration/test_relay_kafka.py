@@ -7,7 +7,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from infra.database import create_database_engine
 from infra.eventstore import open_event_store
 from streams.log_reader import LogReader
-from streams.relay import Relay, relay_metadata
+from streams.relay import Relay
 from tests.integration.streaming import read_topic, relay_until_caught_up
 from tests.unit.factories import envelope
 
@@ -16,7 +16,6 @@ from tests.unit.factories import envelope
 def relay(full_stack_env):
     engine = create_database_engine(full_stack_env["COHORTLINE_DATABASE_URL"])
     store = open_event_store(engine)
-    relay_metadata.create_all(engine)
     servers = full_stack_env["COHORTLINE_KAFKA_URL"].removeprefix("kafka://")
     yield Relay(LogReader(store), engine, servers, full_stack_env["COHORTLINE_KAFKA_TOPIC"], partitions=4)
     store.close()

@@ -43,3 +43,18 @@ def test_a_malformed_variable_is_named(variable, value):
     with pytest.raises(ConfigError) as caught:
         load_settings({variable: value})
     assert caught.value.variable == variable and variable in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["7,90,30", "7,0,90", "0,30,90", "31,30,90", "7,30,30"])
+def test_lifecycle_thresholds_must_be_ordered(value):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"COHORTLINE_LIFECYCLE_DAYS": value})
+    assert caught.value.variable == "COHORTLINE_LIFECYCLE_DAYS"
+    assert "0 < new <= active < churn" in str(caught.value) and value in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["7,30,90", "30,30,31", "1,1,2"])
+def test_ordered_lifecycle_thresholds_are_read(value):
+    new, active, churn = (int(p) for p in value.split(","))
+    thresholds = load_settings({"COHORTLINE_LIFECYCLE_DAYS": value}).lifecycle
+    assert (thresholds.new_days, thresholds.active_days, thresholds.churn_days) == (new, active, churn)

@@ -111,3 +111,51 @@ def test_timestamps_need_an_offset():
 def test_the_catalogue_names_every_type_of_events_md():
     assert set(TYPES) == set(EVENT_CLASSES) and len(TYPES) == 24
     assert TYPES["TicketOpened"].personal_fields == ("subject",)
+
+
+def _order(amount: object, unit_price: object = "1") -> dict:
+    items = [{"sku": "a", "quantity": 1, "unit_price": unit_price}]
+    return raw("OrderPlaced", order_id="o", amount=amount, currency="GBP", items=items)
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "message"),
+    [
+        (_order("1.00001"), "data.amount", "must have at most 4 decimal places"),
+        (_order(0.12345), "data.amount", "must have at most 4 decimal places"),
+        (_order("1", unit_price="0.00001"), "data.items[0].unit_price", "must have at most 4 decimal places"),
+        (_order("1000000000000"), "data.amount", "must be less than 1,000,000,000,000 in magnitude"),
+        (_order("1E+12"), "data.amount", "must be less than 1,000,000,000,000 in magnitude"),
+        (_order("1", unit_price="9" * 13), "data.items[0].unit_price", "must be less than 1,000,000,000,000"),
+        (
+            raw("OrderPaid", order_id="o", amount="999999999999.99999"),
+            "data.amount",
+            "must have at most 4 decimal places",
+        ),
+        (raw("OrderRefunded", order_id="o", amount="0.00005"), "data.amount", "at most 4 decimal places"),
+        (
+            raw("CouponIssued", coupon_id="c", value="1e12", currency="EUR"),
+            "data.value",
+            "less than 1,000,000,000,000",
+        ),
+    ],
+)
+def test_amounts_the_read_models_cannot_hold_are_refused(event, field, message):
+    found = errors_of(event)
+    assert [f for f, _ in found] == [field]
+    assert message in found[0][1]
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [
+        ("999999999999.9999", Decimal("999999999999.9999")),
+        ("0.0001", Decimal("0.0001")),
+        ("12.34560000", Decimal("12.3456")),
+        (12.3456, Decimal("12.3456")),
+        ("1E+11", Decimal("100000000000")),
+    ],
+)
+def test_amounts_to_four_places_below_the_bound_are_accepted(amount, expected):
+    env = parse_envelope(_order(amount, unit_price=amount))
+    assert env.data["amount"] == expected and env.data["items"][0]["unit_price"] == expected

@@ -1,0 +1,161 @@
+"""Alembic owns the schema: a store written before migrations existed upgrades with every event,
+hash and number intact; the services refuse a schema that is behind; the migrations produce exactly
+the tables the code declares."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import psycopg2
+import pytest
+from sqlalchemy import Engine, MetaData, select
+
+from infra import migrations
+from infra.bootstrap import build_system
+from infra.config import load_settings
+from infra.database import create_database_engine
+from infra.eventstore import events_table
+from streams.local import LocalFollower
+from tests.analytics_checks import assert_read_models_equal_reference
+from tests.unit.factories import envelope
+
+LEGACY = Path(__file__).parent.parent / "legacy"
+LEGACY_EVENTS = 808
+READ_MODEL_TABLES = (
+    "rm_users",
+    "rm_user_periods",
+    "rm_period_counts",
+    "rm_cohort_sizes",
+    "rm_cohort_returns",
+    "rm_cohort_last",
+    "rm_orders",
+    "projection_tracking",
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def legacy_url(request, tmp_path) -> str:
+    """A store written by the commits before migrations (tests/legacy/make_stores.py)."""
+    if request.param == "sqlite":
+        path = tmp_path / "legacy.db"
+        shutil.copy(LEGACY / "b29415d.sqlite", path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("empty_pg_url")
+    conn = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
+    with conn, conn.cursor() as cursor:
+        cursor.execute((LEGACY / "b29415d.sql").read_text())
+    conn.close()
+    return url
+
+
+def cohortline(url: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTLINE_")}
+    env.update(COHORTLINE_DATABASE_URL=url, COHORTLINE_API_KEYS="k:reader")
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def table_contents(engine: Engine) -> dict[str, list[tuple]]:
+    meta = MetaData()
+    meta.reflect(engine, only=READ_MODEL_TABLES)
+    with engine.connect() as conn:
+        return {
+            name: sorted(tuple(row) for row in conn.execute(select(meta.tables[name])))
+            for name in READ_MODEL_TABLES
+        }
+
+
+def stored_events(engine: Engine) -> list[tuple]:
+    c = events_table.c
+    query = select(c.id, c.originator_id, c.originator_version, c.topic, c.state, c.event_id).order_by(c.id)
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(query)]
+
+
+def test_a_store_from_before_migrations_upgrades_with_every_event_hash_and_number_intact(legacy_url):
+    engine = create_database_engine(legacy_url)
+    events_before, numbers_before = stored_events(engine), table_contents(engine)
+    assert len(events_before) == LEGACY_EVENTS
+    assert migrations.current(engine) is None
+
+    done = cohortline(legacy_url, "migrate")
+    assert done.returncode == 0, done.stderr
+    assert f"schema upgraded from nothing to revision {migrations.head()}" in done.stdout
+    assert (
+        cohortline(legacy_url, "migrate").stdout.strip() == f"schema already at revision {migrations.head()}"
+    )
+
+    assert stored_events(engine) == events_before
+    assert table_contents(engine) == numbers_before
+    assert migrations.differences(engine) == []
+    engine.dispose()
+
+    system = build_system(load_settings({"COHORTLINE_DATABASE_URL": legacy_url}))
+    try:
+        verdict = system.audit.verify()
+        assert verdict.ok, verdict
+        assert verdict.events == LEGACY_EVENTS
+        sealed = [e for e in system.audit.log(0, LEGACY_EVENTS) if e.fact.type_name() == "UserProfileUpdated"]
+        assert sealed and all(e.fact.data["attributes"]["city"] == "Leeds" for e in sealed)
+
+        system.event_store.record([envelope("SessionStarted", user_id="after-upgrade", platform="web")])
+        LocalFollower(system.log_reader(), system.runners).catch_up()
+        assert system.audit.verify().ok
+        everything = system.log_reader().read(0, 10_000)
+        assert len(everything) == LEGACY_EVENTS + 1
+        assert_read_models_equal_reference(system.engine, everything, date(2025, 3, 1), date(2025, 4, 30))
+    finally:
+        system.close()
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["relay"], ["worker"], ["audit", "verify"]])
+def test_services_refuse_a_schema_that_is_behind_and_say_what_to_run(empty_pg_url, service_urls, command):
+    env_url = empty_pg_url
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.cli", *command],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("COHORTLINE_")},
+            "COHORTLINE_DATABASE_URL": env_url,
+            "COHORTLINE_KAFKA_URL": service_urls.kafka,
+            "COHORTLINE_API_KEYS": "k:reader",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "run `cohortline migrate`" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_schema_behind_by_one_revision_is_named(empty_pg_url):
+    engine = create_database_engine(empty_pg_url)
+    migrations.upgrade(engine, "0001")
+    with pytest.raises(migrations.SchemaNotCurrent, match="at revision 0001"):
+        migrations.check_current(engine)
+    migrations.upgrade(engine)
+    migrations.check_current(engine)
+    engine.dispose()
+
+
+def test_the_embedded_default_migrates_itself(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    system = build_system(load_settings({"COHORTLINE_DATABASE_URL": url}))
+    try:
+        assert migrations.current(system.engine) == migrations.head()
+        assert migrations.differences(system.engine) == []
+    finally:
+        system.close()
+
+
+def test_migrations_on_postgresql_produce_the_declared_schema(pg_url):
+    engine = create_database_engine(pg_url)
+    assert migrations.current(engine) == migrations.head()
+    assert migrations.differences(engine) == []
+    engine.dispose()
