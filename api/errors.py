@@ -47,7 +47,11 @@ def register_error_handlers(app: Flask) -> None:
         message = error.description or error.name
         if status == 413:
             message = "the request body is larger than 5 MB"
-        return error_response(status, _HTTP_CODES.get(status, "http_error"), message)
+        response = error_response(status, _HTTP_CODES.get(status, "http_error"), message)
+        for name, value in error.get_headers():  # e.g. a 405's Allow (RFC 9110)
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def on_unexpected(error: Exception) -> Response:

@@ -34,9 +34,15 @@ class NotYet(ApiError):
 
 
 def wait_for_read_models() -> Progress:
-    """Honour `min_position` and `wait_ms`; raise NotYet (202) when the read models lag behind."""
+    """`wait_for_position` with the request's `min_position` and `wait_ms` (routes without a typed
+    query)."""
     wanted = int_param("min_position", minimum=0)
-    wait_ms = int_param("wait_ms", minimum=0, maximum=MAX_WAIT_MS) or 0
+    return wait_for_position(wanted, int_param("wait_ms", minimum=0, maximum=MAX_WAIT_MS) or 0)
+
+
+def wait_for_position(wanted: int | None, wait_ms: int) -> Progress:
+    """Wait up to `wait_ms` for the read models to reach position `wanted`; raise NotYet (202) when
+    they lag behind."""
     current = read_models_progress()
     if wanted is None:
         return current

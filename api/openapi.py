@@ -7,9 +7,14 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from domain.audit import STREAM_KINDS
+import api.routes.admin
+import api.routes.analytics
+import api.routes.audit
+import api.routes.events
+import api.routes.status
+import api.routes.users  # noqa: F401 - the route modules declare their operations
+from api.declared import openapi_paths
 from domain.catalogue import CONTEXT_FIELDS, TYPES, FieldSpec, TypeSpec
-from projections.rfm import SEGMENT_NAMES
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -32,6 +37,7 @@ def openapi() -> Response:
 
 
 def document() -> dict[str, Any]:
+    declared_paths, declared_schemas = openapi_paths()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -43,13 +49,7 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {
-            "/v1/events": {"post": _append()},
-            "/v1/users/{user_id}": {"get": _user()},
-            "/v1/users/search": {"get": _search()},
-            "/v1/status": {"get": _status()},
-            **_analytics_paths(),
-            **_audit_paths(),
-            **_admin_paths(),
+            **declared_paths,
             "/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -66,81 +66,19 @@ def document() -> dict[str, Any]:
                 "Error": _error_schema(),
                 "Event": {"oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in _sender_types()]},
                 "Context": _object(CONTEXT_FIELDS),
-                "UserState": _user_state_schema(),
                 **{spec.name: _event_schema(spec) for spec in TYPES.values() if spec.accepted_from_senders},
+                **declared_schemas,
             },
-            "responses": {str(status): _error_response(status) for status in ERROR_CODES},
+            "responses": {
+                **{str(status): _error_response(status) for status in ERROR_CODES},
+                "NotYet": _not_yet(),
+            },
         },
     }
 
 
 def _sender_types() -> list[str]:
     return [spec.name for spec in TYPES.values() if spec.accepted_from_senders]
-
-
-def _append() -> dict[str, Any]:
-    return {
-        "summary": "Append a batch of 1 to 1,000 events (at most 5 MB) atomically (role: producer)",
-        "requestBody": {
-            "required": True,
-            "content": _json(
-                {
-                    "type": "object",
-                    "required": ["events"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "events": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": 1000,
-                            "items": {"$ref": "#/components/schemas/Event"},
-                        }
-                    },
-                }
-            ),
-        },
-        "responses": {
-            "201": {
-                "description": "Appended; duplicates (same event_id, same content) were not appended again",
-                "content": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "appended": {"type": "integer"},
-                            "duplicates": {"type": "integer"},
-                            "first_position": {"type": ["integer", "null"]},
-                            "last_position": {"type": ["integer", "null"]},
-                        },
-                    }
-                ),
-            },
-            **_errors(400, 401, 403, 409, 413, 422),
-        },
-    }
-
-
-def _freshness_parameters() -> list[dict[str, Any]]:
-    return [
-        _query("min_position", {"type": "integer", "minimum": 0}, "wait until the read models reach it"),
-        _query(
-            "wait_ms", {"type": "integer", "minimum": 0, "maximum": 10000}, "how long to wait (default 0)"
-        ),
-    ]
-
-
-def _stamped(schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "allOf": [
-            schema,
-            {
-                "type": "object",
-                "properties": {
-                    "as_of": {"type": "integer", "description": "log position the read models have applied"},
-                    "watermark": {"type": ["string", "null"], "format": "date-time"},
-                },
-            },
-        ]
-    }
 
 
 def _not_yet() -> dict[str, Any]:
@@ -152,421 +90,6 @@ def _not_yet() -> dict[str, Any]:
                 "properties": {"as_of": {"type": "integer"}, "min_position": {"type": "integer"}},
             }
         ),
-    }
-
-
-def _user() -> dict[str, Any]:
-    return {
-        "summary": "A user's state (role: reader)",
-        "parameters": [
-            {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}},
-            *_freshness_parameters(),
-        ],
-        "responses": {
-            "200": {"description": "The user state", "content": _json(_stamped(_ref("UserState")))},
-            "202": _not_yet(),
-            **_errors(400, 401, 403, 404),
-        },
-    }
-
-
-def _search() -> dict[str, Any]:
-    return {
-        "summary": "Search users, newest activity first (role: reader; Elasticsearch when configured)",
-        "parameters": [
-            _query("q", {"type": "string"}, "user id prefix"),
-            _query("country", {"type": "string", "maxLength": 2}, "ISO 3166-1 alpha-2"),
-            _query("min_orders", {"type": "integer", "minimum": 0}, "at least this many orders"),
-            _query("last_active_before", {"type": "string", "format": "date-time"}, "last activity before"),
-            _query(
-                "lifecycle",
-                {"enum": ["new", "active", "resurrected", "at_risk", "churned"]},
-                "lifecycle state at the watermark",
-            ),
-            _query("segment", {"enum": list(SEGMENT_NAMES)}, "RFM segment at the watermark"),
-            _query("size", {"type": "integer", "minimum": 1, "maximum": 100}, "page size (default 20)"),
-            _query("after", {"type": "string"}, "the `next` cursor of the previous page"),
-            *_freshness_parameters(),
-        ],
-        "responses": {
-            "200": {
-                "description": "A page of users",
-                "content": _json(
-                    _stamped(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "users": {"type": "array", "items": _ref("UserState")},
-                                "next": {"type": ["string", "null"]},
-                            },
-                        }
-                    )
-                ),
-            },
-            "202": _not_yet(),
-            **_errors(400, 401, 403),
-        },
-    }
-
-
-def _status() -> dict[str, Any]:
-    halt = {
-        "type": "object",
-        "description": "Where an unexpected error stopped the projection: it applies nothing more "
-        "until its process restarts and applies this position",
-        "properties": {
-            "partition": {"type": "integer", "description": "source partition; -1 in process"},
-            "position": {"type": "integer", "description": "log position of the event it failed on"},
-            "error": {"type": "string"},
-            "since": {"type": "string", "format": "date-time"},
-        },
-    }
-    kinds = ("unreadable_message", "invalid_event", "document_rejected")
-    dead_letters = {
-        "type": "object",
-        "description": "What the projection parked to move on (`cohortline dead-letters list|retry`)",
-        "properties": {
-            "count": {"type": "integer"},
-            "oldest_failed_at": {"type": ["string", "null"], "format": "date-time"},
-            "by_kind": {
-                "type": "object",
-                "properties": {kind: {"type": "integer"} for kind in kinds},
-                "required": list(kinds),
-            },
-        },
-    }
-    projection = {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "position": {"type": "integer"},
-            "lag_events": {"type": "integer"},
-            "lag_seconds": {"type": "number"},
-            "watermark": {"type": ["string", "null"], "format": "date-time"},
-            "state": {"type": "string", "enum": ["running", "stopped"]},
-            "halt": {"oneOf": [halt, {"type": "null"}], "description": "the oldest halt, when stopped"},
-            "halts": {"type": "array", "items": halt, "description": "one per halted source partition"},
-            "dead_letters": dead_letters,
-        },
-    }
-    return {
-        "summary": "The log's head and each projection's lag, state and dead letters (role: reader)",
-        "responses": {
-            "200": {
-                "description": "Status",
-                "content": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "head": {"type": "integer"},
-                            "projections": {"type": "array", "items": projection},
-                            "backends": {"type": "object", "additionalProperties": {"type": "string"}},
-                        },
-                    }
-                ),
-            },
-            **_errors(401, 403),
-        },
-    }
-
-
-def _analytics_paths() -> dict[str, Any]:
-    def enum(name: str, values: list[str], default: str, description: str) -> dict[str, Any]:
-        return _query(name, {"enum": values, "default": default}, description)
-
-    day = {"type": "string", "format": "date"}
-    dates = [
-        {**_query("from", day, "first day of the range (inclusive)"), "required": True},
-        {**_query("to", day, "last day of the range (inclusive)"), "required": True},
-    ]
-    cohort_row = {
-        "type": "object",
-        "properties": {
-            "cohort": {"type": "string"},
-            "size": {"type": "integer"},
-            "values": {"type": "array", "items": {"type": "integer"}},
-            "rates": {"type": "array", "items": {"type": "number"}},
-            "complete": {"type": "array", "items": {"type": "boolean"}},
-            "breakdown_value": {"type": ["string", "null"]},
-        },
-    }
-    period_series = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
-    endpoints = {
-        "/v1/retention/cohorts": (
-            "Retention cohorts",
-            [
-                enum("granularity", ["day", "week", "month"], "month", "period length"),
-                enum("cohort", ["first_seen", "signup", "first_order"], "first_seen", "cohort definition"),
-                enum("return", ["active", "order"], "active", "what counts as a return"),
-                enum("mode", ["on", "on_or_after"], "on", "N-period or unbounded retention"),
-                _query(
-                    "periods",
-                    {"type": "integer", "minimum": 0},
-                    "offsets 0..periods (default: to the range's end)",
-                ),
-                _query(
-                    "breakdown",
-                    {"enum": ["channel", "country"]},
-                    "split cohorts by first-touch channel or country",
-                ),
-            ],
-            {"type": "object", "properties": {"cohorts": {"type": "array", "items": cohort_row}}},
-        ),
-        "/v1/activity/active-users": (
-            "Distinct active users per period",
-            [
-                enum("granularity", ["day", "week", "month"], "day", "period length"),
-                _query(
-                    "filter",
-                    {"type": "string", "pattern": "^(scene|tool):.+$"},
-                    "scene:<scene> or tool:<tool>",
-                ),
-            ],
-            {"type": "object", "properties": {"series": period_series}},
-        ),
-        "/v1/activity/stickiness": (
-            "Mean DAU over MAU per month",
-            [],
-            {"type": "object", "properties": {"series": period_series}},
-        ),
-        "/v1/activity/frequency": (
-            "Users by number of active days per period",
-            [enum("granularity", ["week", "month"], "week", "period length")],
-            {"type": "object", "properties": {"series": period_series}},
-        ),
-        "/v1/activity/lifecycle": (
-            "New, returning, resurrecting and dormant users per period",
-            [enum("granularity", ["week", "month"], "week", "period length")],
-            {"type": "object", "properties": {"series": period_series}},
-        ),
-        "/v1/orders/repurchase": (
-            "Repurchase rate and days between orders over the range",
-            [],
-            {
-                "type": "object",
-                "properties": {
-                    "customers": {"type": "integer"},
-                    "repeat_customers": {"type": "integer"},
-                    "repurchase_rate": {"type": "number"},
-                    "median_days_between_orders": {"type": ["number", "null"]},
-                    "p90_days_between_orders": {"type": ["number", "null"]},
-                },
-            },
-        ),
-    }
-    return {
-        path: {
-            "get": {
-                "summary": f"{summary} (role: reader)",
-                "parameters": [*dates, *parameters, *_freshness_parameters()],
-                "responses": {
-                    "200": {"description": summary, "content": _json(_stamped(schema))},
-                    "202": _not_yet(),
-                    **_errors(400, 401, 403),
-                },
-            }
-        }
-        for path, (summary, parameters, schema) in endpoints.items()
-    }
-
-
-def _audit_paths() -> dict[str, Any]:
-    stream = [
-        {"name": "kind", "in": "path", "required": True, "schema": {"enum": list(STREAM_KINDS)}},
-        {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}},
-    ]
-    event = {
-        "type": "object",
-        "properties": {
-            "position": {"type": "integer"},
-            "stream_id": {"type": "string", "format": "uuid"},
-            "version": {"type": "integer"},
-            "type": {"type": "string"},
-            "schema_version": {"type": "integer"},
-            "occurred_at": {"type": "string", "format": "date-time"},
-            "recorded_at": {"type": "string", "format": "date-time"},
-            "user_id": {"type": ["string", "null"]},
-            "context": {"type": "object"},
-            "data": {"type": "object", "description": "decimals as strings, upcast to the current schema"},
-            "event_id": {"type": "string", "format": "uuid"},
-            "hash": {"type": ["string", "null"], "description": "SHA-256 chained over the event before"},
-        },
-    }
-    events = {"type": "object", "properties": {"events": {"type": "array", "items": event}}}
-    return {
-        "/v1/audit/streams/{kind}/{key}/events": {
-            "get": {
-                "summary": "A stream's events in order (role: auditor)",
-                "parameters": stream,
-                "responses": {
-                    "200": {"description": "The history", "content": _json(events)},
-                    **_errors(401, 403, 404),
-                },
-            }
-        },
-        "/v1/audit/streams/{kind}/{key}/state": {
-            "get": {
-                "summary": "The entity's state as of a recorded time or at a version (role: auditor)",
-                "parameters": [
-                    *stream,
-                    _query("as_of", {"type": "string", "format": "date-time"}, "recorded at or before"),
-                    _query("version", {"type": "integer", "minimum": 1}, "up to this stream version"),
-                ],
-                "responses": {
-                    "200": {
-                        "description": "The state",
-                        "content": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "kind": {"type": "string"},
-                                    "key": {"type": "string"},
-                                    "version": {"type": "integer"},
-                                    "as_of": {"type": ["string", "null"]},
-                                    "state": {"type": "object"},
-                                },
-                            }
-                        ),
-                    },
-                    **_errors(400, 401, 403, 404),
-                },
-            }
-        },
-        "/v1/audit/log": {
-            "get": {
-                "summary": "The global log in order, paged; NDJSON when asked with Accept (role: auditor)",
-                "parameters": [
-                    _query("after", {"type": "integer", "minimum": 0}, "events above this position"),
-                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 10_000}, "page size (1000)"),
-                ],
-                "responses": {
-                    "200": {
-                        "description": "A page, or with `Accept: application/x-ndjson` one event per line",
-                        "content": {
-                            **_json(
-                                {
-                                    "type": "object",
-                                    "properties": {
-                                        "events": {"type": "array", "items": event},
-                                        "next_after": {"type": ["integer", "null"]},
-                                    },
-                                }
-                            ),
-                            "application/x-ndjson": {"schema": event},
-                        },
-                    },
-                    **_errors(400, 401, 403),
-                },
-            }
-        },
-        "/v1/audit/verify": {
-            "get": {
-                "summary": "Walk the tamper-evidence chain (role: auditor)",
-                "responses": {
-                    "200": {
-                        "description": "ok with the head hash, or the first position that fails",
-                        "content": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "ok": {"type": "boolean"},
-                                    "events": {"type": "integer"},
-                                    "head_hash": {"type": "string"},
-                                    "broken_at": {"type": "integer"},
-                                    "reason": {"type": "string"},
-                                },
-                            }
-                        ),
-                    },
-                    **_errors(401, 403),
-                },
-            }
-        },
-    }
-
-
-def _admin_paths() -> dict[str, Any]:
-    name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
-    status = {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "state": {"enum": ["never_rebuilt", "running", "switched", "failed", "abandoned"]},
-            "position": {"type": "integer"},
-            "target": {"type": "integer"},
-            "events_per_s": {"type": "integer"},
-            "started_at": {"type": ["string", "null"], "format": "date-time"},
-            "updated_at": {"type": ["string", "null"], "format": "date-time"},
-            "finished_at": {"type": ["string", "null"], "format": "date-time"},
-            "error": {"type": ["string", "null"]},
-        },
-    }
-    return {
-        "/v1/admin/projections/{name}/rebuild": {
-            "post": {
-                "summary": "Rebuild a projection beside the live one and switch when caught up (role: admin)",
-                "parameters": name,
-                "responses": {
-                    "202": {"description": "Started", "content": _json(status)},
-                    **_errors(401, 403, 404, 409),
-                },
-            }
-        },
-        "/v1/admin/projections/{name}": {
-            "get": {
-                "summary": "Progress of the projection's latest rebuild (role: admin)",
-                "parameters": name,
-                "responses": {
-                    "200": {"description": "Progress", "content": _json(status)},
-                    **_errors(401, 403, 404),
-                },
-            }
-        },
-        "/v1/admin/users/{user_id}/erase": {
-            "post": {
-                "summary": "Erase a user's personal data: record PersonalDataErased, destroy their key (role: admin)",
-                "parameters": [
-                    {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {
-                    "202": {
-                        "description": "Erased; personal fields read as [erased] from now on",
-                        "content": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "user_id": {"type": "string"},
-                                    "erased": {"type": "boolean"},
-                                    "position": {"type": "integer"},
-                                },
-                            }
-                        ),
-                    },
-                    **_errors(401, 403, 404),
-                },
-            }
-        },
-        "/v1/admin/projections/verify": {
-            "get": {
-                "summary": "Rebuild every read model into scratch space and compare with the live one (role: admin)",
-                "responses": {
-                    "200": {
-                        "description": "ok, the checksums per table, and the first differences",
-                        "content": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "ok": {"type": "boolean"},
-                                    "checked": {"type": "array", "items": {"type": "object"}},
-                                    "differences": {"type": "array", "items": {"type": "object"}},
-                                },
-                            }
-                        ),
-                    },
-                    **_errors(401, 403, 409),
-                },
-            }
-        },
     }
 
 
@@ -641,46 +164,6 @@ def _field(spec: FieldSpec) -> dict[str, Any]:
     return {"type": "object"}
 
 
-def _user_state_schema() -> dict[str, Any]:
-    time = {"type": ["string", "null"], "format": "date-time"}
-    score = {"type": "integer", "minimum": 1, "maximum": 5, "description": "quintile among customers"}
-    return {
-        "type": "object",
-        "properties": {
-            "user_id": {"type": "string"},
-            "first_seen_at": {"type": "string", "format": "date-time"},
-            "signup_at": time,
-            "first_order_at": time,
-            "last_active_at": time,
-            "last_order_at": time,
-            "orders": {"type": "integer"},
-            "net_revenue": {"type": "string", "description": "decimal: paid minus refunded"},
-            "points": {"type": "integer"},
-            "open_tickets": {"type": "integer"},
-            "country": {"type": ["string", "null"]},
-            "channel": {"type": ["string", "null"]},
-            "tier": {"type": ["string", "null"]},
-            "resurrected_on": {"type": ["string", "null"], "format": "date"},
-            "lifecycle": {"enum": ["new", "active", "resurrected", "at_risk", "churned", None]},
-            "segment": {"enum": [*SEGMENT_NAMES, None]},
-            "rfm": {
-                "description": "RFM at the watermark; null for a user without orders",
-                "type": ["object", "null"],
-                "properties": {
-                    "recency_days": {"type": "integer", "description": "days since the last order"},
-                    "frequency": {"type": "integer", "description": "orders placed"},
-                    "monetary": {"type": "string", "description": "decimal: net revenue"},
-                    "r": score,
-                    "f": score,
-                    "m": score,
-                    "segment": {"enum": list(SEGMENT_NAMES)},
-                },
-            },
-            "last_position": {"type": "integer"},
-        },
-    }
-
-
 def _error_schema() -> dict[str, Any]:
     return {
         "type": "object",
@@ -712,14 +195,6 @@ def _error_schema() -> dict[str, Any]:
 
 def _error_response(status: int) -> dict[str, Any]:
     return {"description": f"codes: {ERROR_CODES[status]}", "content": _json(_ref("Error"))}
-
-
-def _errors(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"$ref": f"#/components/responses/{s}"} for s in statuses}
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
 def _ref(name: str) -> dict[str, Any]:

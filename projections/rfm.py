@@ -9,7 +9,8 @@ and the same history always gives the same scores.
 A score is a step function of the value, so four cut points per metric describe it for everyone:
 score >= k exactly when the value is above the value at sorted index ceil((k-1) * n / 5) - 1. The
 cut points depend on all customers, so they are computed when asked, never stored per user; a
-segment is then a set of ranges over stored columns that SQL and Elasticsearch can filter on."""
+segment is then a rule over stored columns (projections.rules: ranges of `last_order_at` and
+`orders`, one box per (R, F) cell of the map) that SQL and Elasticsearch filter on."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 
+from projections.rules import Compare, Rule, all_of, any_of, present
 from projections.schema import aware_utc
 from projections.users import money, users
 
@@ -112,6 +114,18 @@ class Box:
         """The first instant after `through_day` (naive UTC)."""
         return _midnight_after(self.through_day)
 
+    def rule(self) -> Rule:
+        conditions = [Compare("orders", ">", 0), present("last_order_at")]
+        if self.ordered_from is not None:
+            conditions.append(Compare("last_order_at", ">=", self.ordered_from))
+        if self.ordered_before is not None:
+            conditions.append(Compare("last_order_at", "<", self.ordered_before))
+        if self.orders_above is not None:
+            conditions.append(Compare("orders", ">", self.orders_above))
+        if self.orders_through is not None:
+            conditions.append(Compare("orders", "<=", self.orders_through))
+        return all_of(*conditions)
+
 
 def _midnight_after(day: date | None) -> datetime | None:
     return None if day is None else datetime.combine(day + timedelta(days=1), time())
@@ -129,6 +143,15 @@ def segment_boxes(name: str, cuts: Cuts) -> list[Box]:
             continue
         boxes.append(Box(after_day, through_day, orders_above, orders_through))
     return boxes
+
+
+def segment_rule(name: str, cuts: Cuts) -> Rule:
+    """The rule that holds exactly for the customers of segment `name` under `cuts`."""
+    return boxes_rule(segment_boxes(name, cuts))
+
+
+def boxes_rule(boxes: Sequence[Box]) -> Rule:
+    return any_of(*(box.rule() for box in boxes))
 
 
 def _score_range(cuts: Sequence[Any], wanted: int) -> tuple[Any, Any]:
@@ -180,6 +203,15 @@ class CutsCache:
         with self._lock:
             self._version, self._cuts = version, cuts
         return cuts
+
+    def current(self, engine: Engine, version: Any) -> Cuts:
+        """The cut points of the read models at `version`, read with `engine` unless cached."""
+
+        def compute() -> Cuts:
+            with engine.connect() as conn:
+                return rfm_cuts(conn)
+
+        return self.get(version, compute)
 
 
 def present_rfm(user: dict[str, Any], watermark: datetime, cuts: Cuts) -> dict[str, Any] | None:

@@ -2,24 +2,38 @@
 SQL for the embedded default.
 
 Each document's external version is the last log position applied to its user, so a stale or
-repeated write is refused by Elasticsearch and the index converges to the read model."""
+repeated write is refused by Elasticsearch and the index converges to the read model.
+
+A query is one rule (projections.rules) made of its filters, the lifecycle state's rule and the
+segment's rule, compiled for the backend that answers it; both sort alike and page with the same
+cursor (projections.cursors)."""
 
 from __future__ import annotations
 
-import base64
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, false, func, or_, select
+from sqlalchemy import Connection, Engine, select
 
+from projections.cursors import SortKey, decode_cursor, encode_cursor, key_of
 from projections.failures import DocumentRejected, TransientError
-from projections.lifecycle import Thresholds
+from projections.lifecycle import Thresholds, lifecycle_rule
 from projections.presenters import present_user
-from projections.rfm import Box
-from projections.schema import naive_utc
+from projections.rfm import Box, Cuts, boxes_rule, segment_rule
+from projections.rules import (
+    NOBODY,
+    Compare,
+    Missing,
+    Prefix,
+    Rule,
+    all_of,
+    any_of,
+    from_millis,
+)
+from projections.rules_elasticsearch import to_elasticsearch
+from projections.rules_sql import code_points, to_millisecond, to_sql
 from projections.users import users
 
 MAX_PAGE = 100
@@ -48,35 +62,63 @@ INDEX_MAPPING: dict[str, Any] = {
 @dataclass(frozen=True)
 class UserQuery:
     q: str | None = None
+    """Users whose id starts with `q`, ASCII letters compared without case."""
     country: str | None = None
     min_orders: int | None = None
     last_active_before: datetime | None = None
     lifecycle: str | None = None
-    segment: list[Box] | None = None
-    """The ranges that hold one RFM segment's customers (projections.rfm.segment_boxes)."""
+    """A lifecycle state at `watermark` under `thresholds` (none without a watermark)."""
+    segment: str | Sequence[Box] | None = None
+    """An RFM segment by name under `cuts`, or as its boxes (projections.rfm.segment_boxes)."""
     watermark: datetime | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
+    cuts: Cuts | None = None
     size: int = 20
     after: str | None = None
+    """The cursor of the previous page (projections.cursors); InvalidCursor when malformed."""
 
 
-@dataclass(frozen=True)
-class LifecycleBounds:
-    """A lifecycle state at a watermark as bounds on stored times (see projections.lifecycle)."""
+def query_rule(query: UserQuery) -> Rule:
+    """The rule that holds for exactly the users the query asks for (before paging)."""
+    rules: list[Rule] = []
+    if query.q:
+        rules.append(Prefix("user_id", query.q))
+    if query.country:
+        rules.append(Compare("country", "==", query.country))
+    if query.min_orders is not None:
+        rules.append(Compare("orders", ">=", query.min_orders))
+    if query.last_active_before is not None:
+        rules.append(Compare("last_active_at", "<", query.last_active_before))
+    if query.lifecycle is not None:
+        rules.append(_lifecycle(query.lifecycle, query))
+    if query.segment is not None:
+        rules.append(_segment(query))
+    return all_of(*rules)
 
-    new_since: datetime
-    active_since: datetime
-    churned_before: datetime
-    resurrected_since: date
 
-    @classmethod
-    def at(cls, watermark: datetime, thresholds: Thresholds) -> LifecycleBounds:
-        return cls(
-            watermark - timedelta(days=thresholds.new_days),
-            watermark - timedelta(days=thresholds.active_days),
-            watermark - timedelta(days=thresholds.churn_days),
-            watermark.date() - timedelta(days=thresholds.active_days),
-        )
+def _lifecycle(name: str, query: UserQuery) -> Rule:
+    if query.watermark is None:
+        return NOBODY
+    return lifecycle_rule(name, query.watermark, query.thresholds)
+
+
+def _segment(query: UserQuery) -> Rule:
+    if isinstance(query.segment, str):
+        return segment_rule(query.segment, query.cuts or Cuts(0))
+    return boxes_rule(query.segment or ())
+
+
+def after_rule(key: SortKey) -> Rule:
+    """The users that sort after `key`: less recently active, never active, or as recently
+    (to the millisecond) with a greater user id."""
+    if key.last_active_ms is None:
+        return all_of(Missing("last_active_at"), Compare("user_id", ">", key.user_id))
+    at = from_millis(key.last_active_ms)
+    return any_of(
+        Compare("last_active_at", "<", at),
+        Missing("last_active_at"),
+        all_of(Compare("last_active_at", "==", at), Compare("user_id", ">", key.user_id)),
+    )
 
 
 @dataclass(frozen=True)
@@ -155,24 +197,9 @@ class ElasticsearchUsers:
         return response["_source"] if response.get("found") else None
 
     def search(self, query: UserQuery) -> UserPage:
-        filters: list[dict[str, Any]] = []
-        if query.q:
-            filters.append({"prefix": {"user_id": query.q}})
-        if query.country:
-            filters.append({"term": {"country": query.country}})
-        if query.min_orders is not None:
-            filters.append({"range": {"orders": {"gte": query.min_orders}}})
-        if query.last_active_before is not None:
-            filters.append({"range": {"last_active_at": {"lt": query.last_active_before.isoformat()}}})
-        if query.lifecycle is not None and query.watermark is not None:
-            filters.append(
-                _es_lifecycle(query.lifecycle, LifecycleBounds.at(query.watermark, query.thresholds))
-            )
-        if query.segment is not None:
-            filters.append(_es_segment(query.segment))
         size = min(query.size, MAX_PAGE)
         body: dict[str, Any] = {
-            "query": {"bool": {"filter": filters}},
+            "query": {"bool": {"filter": [to_elasticsearch(query_rule(query))]}},
             "sort": [
                 {"last_active_at": {"order": "desc", "missing": "_last"}},
                 {"user_id": {"order": "asc"}},
@@ -180,11 +207,22 @@ class ElasticsearchUsers:
             "size": size + 1,
         }
         if query.after:
-            body["search_after"] = decode_cursor(query.after)
+            key = decode_cursor(query.after)
+            at = _ES_MISSING_DESC if key.last_active_ms is None else key.last_active_ms
+            body["search_after"] = [at, key.user_id]
         hits = self.client.search(index=self.index, **body)["hits"]["hits"]
         page = hits[:size]
-        cursor = encode_cursor(page[-1]["sort"]) if len(hits) > size else None
+        cursor = encode_cursor(_es_key(page[-1]["sort"])) if len(hits) > size else None
         return UserPage([h["_source"] for h in page], cursor)
+
+
+_ES_MISSING_DESC = -(2**63)
+"""The sort value Elasticsearch gives a document without `last_active_at`, sorted last, descending."""
+
+
+def _es_key(sort: list[Any]) -> SortKey:
+    at, user_id = sort
+    return SortKey(None if at == _ES_MISSING_DESC else at, user_id)
 
 
 def _refused_request(error: Exception) -> bool:
@@ -222,147 +260,24 @@ class SqlUsers:
 
     def search(self, query: UserQuery) -> UserPage:
         c = users.c
-        stmt = select(users)
-        if query.q:
-            escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(c.user_id.like(f"{escaped}%", escape="\\"))
-        if query.country:
-            stmt = stmt.where(c.country == query.country)
-        if query.min_orders is not None:
-            stmt = stmt.where(c.orders >= query.min_orders)
-        if query.last_active_before is not None:
-            stmt = stmt.where(c.last_active_at < naive_utc(query.last_active_before))
-        if query.lifecycle is not None and query.watermark is not None:
-            stmt = stmt.where(
-                _sql_lifecycle(query.lifecycle, LifecycleBounds.at(query.watermark, query.thresholds))
-            )
-        if query.segment is not None:
-            stmt = stmt.where(_sql_segment(query.segment))
+        rule = query_rule(query)
         if query.after:
-            stmt = stmt.where(_after(decode_cursor(query.after)))
+            rule = all_of(rule, after_rule(decode_cursor(query.after)))
         size = min(query.size, MAX_PAGE)
-        stmt = stmt.order_by(c.last_active_at.is_(None), c.last_active_at.desc(), c.user_id).limit(size + 1)
+        stmt = (
+            select(users)
+            .where(to_sql(rule))
+            .order_by(
+                c.last_active_at.is_(None),
+                to_millisecond(c.last_active_at).desc(),
+                code_points(c.user_id),
+            )
+            .limit(size + 1)
+        )
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(stmt).mappings()]
         page = rows[:size]
         cursor = None
         if len(rows) > size:
-            last = page[-1]
-            at = last["last_active_at"]
-            cursor = encode_cursor([at.isoformat() if at else None, last["user_id"]])
+            cursor = encode_cursor(key_of(page[-1]["last_active_at"], page[-1]["user_id"]))
         return UserPage([present_user(r) for r in page], cursor)
-
-
-def _sql_lifecycle(state: str, b: LifecycleBounds) -> Any:
-    c = users.c
-    anchor = func.coalesce(c.last_active_at, c.first_seen_at)
-    new_since, active_since, churned_before = (
-        naive_utc(t) for t in (b.new_since, b.active_since, b.churned_before)
-    )
-    if state == "new":
-        return c.first_seen_at >= new_since
-    settled = c.first_seen_at < new_since
-    back = and_(c.resurrected_on.isnot(None), c.resurrected_on >= b.resurrected_since)
-    return {
-        "resurrected": and_(settled, anchor >= active_since, back),
-        "active": and_(settled, anchor >= active_since, ~back),
-        "at_risk": and_(settled, anchor < active_since, anchor >= churned_before),
-        "churned": and_(settled, anchor < churned_before),
-    }[state]
-
-
-def _es_lifecycle(state: str, b: LifecycleBounds) -> dict[str, Any]:
-    def anchor(bounds: dict[str, str]) -> dict[str, Any]:
-        return {
-            "bool": {
-                "should": [
-                    {"range": {"last_active_at": bounds}},
-                    {
-                        "bool": {
-                            "must_not": {"exists": {"field": "last_active_at"}},
-                            "filter": {"range": {"first_seen_at": bounds}},
-                        }
-                    },
-                ],
-                "minimum_should_match": 1,
-            }
-        }
-
-    new_since, active_since, churned_before = (
-        t.isoformat() for t in (b.new_since, b.active_since, b.churned_before)
-    )
-    if state == "new":
-        return {"range": {"first_seen_at": {"gte": new_since}}}
-    settled = {"range": {"first_seen_at": {"lt": new_since}}}
-    back = {"range": {"resurrected_on": {"gte": b.resurrected_since.isoformat()}}}
-    clauses = {
-        "resurrected": {"filter": [settled, anchor({"gte": active_since}), back]},
-        "active": {"filter": [settled, anchor({"gte": active_since})], "must_not": [back]},
-        "at_risk": {"filter": [settled, anchor({"lt": active_since, "gte": churned_before})]},
-        "churned": {"filter": [settled, anchor({"lt": churned_before})]},
-    }
-    return {"bool": clauses[state]}
-
-
-def _sql_segment(boxes: list[Box]) -> Any:
-    c = users.c
-
-    def inside(box: Box) -> Any:
-        conditions = [c.orders > 0]
-        if box.ordered_from is not None:
-            conditions.append(c.last_order_at >= box.ordered_from)
-        if box.ordered_before is not None:
-            conditions.append(c.last_order_at < box.ordered_before)
-        if box.orders_above is not None:
-            conditions.append(c.orders > box.orders_above)
-        if box.orders_through is not None:
-            conditions.append(c.orders <= box.orders_through)
-        return and_(*conditions)
-
-    return or_(*(inside(b) for b in boxes)) if boxes else false()
-
-
-def _es_segment(boxes: list[Box]) -> dict[str, Any]:
-    def inside(box: Box) -> dict[str, Any]:
-        ordered: dict[str, str] = {}
-        if box.ordered_from is not None:
-            ordered["gte"] = box.ordered_from.isoformat() + "Z"
-        if box.ordered_before is not None:
-            ordered["lt"] = box.ordered_before.isoformat() + "Z"
-        orders: dict[str, int] = {"gt": max(box.orders_above or 0, 0)}
-        if box.orders_through is not None:
-            orders["lte"] = box.orders_through
-        when = {"range": {"last_order_at": ordered}} if ordered else {"exists": {"field": "last_order_at"}}
-        return {"bool": {"filter": [when, {"range": {"orders": orders}}]}}
-
-    if not boxes:
-        return {"match_none": {}}
-    return {"bool": {"should": [inside(b) for b in boxes], "minimum_should_match": 1}}
-
-
-def _after(sort_values: list[Any]) -> Any:
-    c = users.c
-    at_text, user_id = sort_values
-    if at_text is None:
-        return and_(c.last_active_at.is_(None), c.user_id > user_id)
-    at = datetime.fromisoformat(at_text)
-    return or_(
-        c.last_active_at < at,
-        c.last_active_at.is_(None),
-        and_(c.last_active_at == at, c.user_id > user_id),
-    )
-
-
-def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> list[Any]:
-    """The sort values of the last user of the previous page; ValueError when malformed."""
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except Exception as e:
-        raise ValueError("malformed cursor") from e
-    if not isinstance(values, list) or len(values) != 2:
-        raise ValueError("malformed cursor")
-    return values

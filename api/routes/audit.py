@@ -7,13 +7,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Response, current_app, request, stream_with_context
+from pydantic import BaseModel, Field, model_validator
 
-from api.auth import require
+from api.common import POSITION_MAX, NoParameters, Rfc3339, Timestamp
 from api.context import AuditTrail
+from api.declared import Query, QueryError, declare
 from api.errors import ApiError
 from api.event_json import jsonable, present_event
-from api.params import int_param, invalid, reject_unknown, time_param
 from domain.audit import STREAM_KINDS, AuditedEvent, state_at
 from domain.model import stream_id
 from projections.schema import rfc3339
@@ -23,6 +24,65 @@ blueprint = Blueprint("audit", __name__)
 MAX_LOG_PAGE = 10_000
 DEFAULT_LOG_PAGE = 1000
 NDJSON = "application/x-ndjson"
+STREAM = {"kind": {"enum": list(STREAM_KINDS)}, "key": {"type": "string", "minLength": 1}}
+
+
+class StateQuery(Query):
+    as_of: Timestamp | None = Field(None, description="the state from the events recorded at or before")
+    version: int | None = Field(
+        None, ge=1, le=POSITION_MAX, description="the state up to this stream version"
+    )
+
+    @model_validator(mode="after")
+    def _one_point(self) -> StateQuery:
+        if self.as_of is not None and self.version is not None:
+            raise QueryError("version", "give as_of or version, not both")
+        return self
+
+
+class LogQuery(Query):
+    after: int = Field(0, ge=0, le=POSITION_MAX, description="events above this position")
+    limit: int | None = Field(None, ge=1, le=MAX_LOG_PAGE, description=f"page size ({DEFAULT_LOG_PAGE})")
+
+
+class StoredEvent(BaseModel):
+    position: int
+    stream_id: str = Field(json_schema_extra={"format": "uuid"})
+    version: int
+    type: str
+    schema_version: int
+    occurred_at: Rfc3339
+    recorded_at: Rfc3339
+    user_id: str | None
+    context: dict[str, Any]
+    data: dict[str, Any] = Field(description="decimals as strings, upcast to the current schema")
+    event_id: str = Field(json_schema_extra={"format": "uuid"})
+    hash: str | None = Field(description="SHA-256 chained over the event before")
+
+
+class StreamHistory(BaseModel):
+    events: list[StoredEvent]
+
+
+class StreamState(BaseModel):
+    kind: str
+    key: str
+    version: int
+    as_of: Rfc3339 | None
+    state: dict[str, Any]
+
+
+class LogPage(BaseModel):
+    events: list[StoredEvent]
+    next_after: int | None = Field(description="pass as `after` for the next page; null at the head")
+
+
+class ChainVerdict(BaseModel):
+    ok: bool
+    events: int = Field(description="events verified before the break, or all")
+    head_hash: str | None = None
+    broken_at: int | None = None
+    reason: str | None = None
 
 
 def _trail() -> AuditTrail:
@@ -40,50 +100,67 @@ def _history(kind: str, key: str) -> list[AuditedEvent]:
     return history
 
 
-@blueprint.get("/v1/audit/streams/<kind>/<path:key>/events")
-@require("auditor")
-def stream_events(kind: str, key: str) -> Response:
-    reject_unknown(set())
-    return jsonify({"events": [present_event(e) for e in _history(kind, key)]})
+@declare(
+    blueprint,
+    "GET",
+    "/v1/audit/streams/<kind>/<path:key>/events",
+    summary="A stream's events in order",
+    role="auditor",
+    query=NoParameters,
+    result=StreamHistory,
+    errors=(404,),
+    path_parameters=STREAM,
+)
+def stream_events(_: NoParameters, kind: str, key: str) -> StreamHistory:
+    return StreamHistory.model_validate({"events": [present_event(e) for e in _history(kind, key)]})
 
 
-@blueprint.get("/v1/audit/streams/<kind>/<path:key>/state")
-@require("auditor")
-def stream_state(kind: str, key: str) -> Response:
-    reject_unknown({"as_of", "version"})
-    as_of = time_param("as_of")
-    version = int_param("version", minimum=1)
-    if as_of is not None and version is not None:
-        raise invalid("version", "give as_of or version, not both")
+@declare(
+    blueprint,
+    "GET",
+    "/v1/audit/streams/<kind>/<path:key>/state",
+    summary="The entity's state as of a recorded time or at a version",
+    role="auditor",
+    query=StateQuery,
+    result=StreamState,
+    errors=(404,),
+    path_parameters=STREAM,
+)
+def stream_state(q: StateQuery, kind: str, key: str) -> StreamState:
     history = _history(kind, key)
-    entity = state_at(history, as_of=as_of, version=version)
+    entity = state_at(history, as_of=q.as_of, version=q.version)
     if entity is None:
-        point = f"as of {rfc3339(as_of)}" if as_of else f"at version {version}"
+        point = f"as of {rfc3339(q.as_of)}" if q.as_of else f"at version {q.version}"
         raise ApiError(404, "not_yet_existing", f"the {kind} stream {key!r} had no events {point}")
-    return jsonify(
+    return StreamState.model_validate(
         {
             "kind": kind,
             "key": key,
             "version": entity.version,
-            "as_of": rfc3339(as_of) if as_of else None,
+            "as_of": rfc3339(q.as_of) if q.as_of else None,
             "state": jsonable(entity.state()),
         }
     )
 
 
-@blueprint.get("/v1/audit/log")
-@require("auditor")
-def log() -> Response:
-    reject_unknown({"after", "limit"})
-    after = int_param("after", minimum=0) or 0
-    limit = int_param("limit", minimum=1, maximum=MAX_LOG_PAGE)
+@declare(
+    blueprint,
+    "GET",
+    "/v1/audit/log",
+    summary="The global log in order, paged; NDJSON, one event per line, when asked with Accept",
+    role="auditor",
+    query=LogQuery,
+    result=LogPage,
+    also={NDJSON: StoredEvent},
+)
+def log(q: LogQuery) -> LogPage | Response:
     trail = _trail()
     if request.accept_mimetypes.best_match(["application/json", NDJSON]) == NDJSON:
-        return Response(stream_with_context(_ndjson(trail, after, limit)), mimetype=NDJSON)
+        return Response(stream_with_context(_ndjson(trail, q.after, q.limit)), mimetype=NDJSON)
     head = trail.head()
-    page = trail.log(after, limit or DEFAULT_LOG_PAGE)
+    page = trail.log(q.after, q.limit or DEFAULT_LOG_PAGE)
     more = bool(page) and page[-1].position < head
-    return jsonify(
+    return LogPage.model_validate(
         {"events": [present_event(e) for e in page], "next_after": page[-1].position if more else None}
     )
 
@@ -96,14 +173,17 @@ def _ndjson(trail: AuditTrail, after: int, limit: int | None) -> Iterator[bytes]
         yield json.dumps(present_event(audited), separators=(",", ":")).encode() + b"\n"
 
 
-@blueprint.get("/v1/audit/verify")
-@require("auditor")
-def verify() -> Response:
-    reject_unknown(set())
+@declare(
+    blueprint,
+    "GET",
+    "/v1/audit/verify",
+    summary="Walk the tamper-evidence chain: ok with the head hash, or the first position that fails",
+    role="auditor",
+    query=NoParameters,
+    result=ChainVerdict,
+)
+def verify(_: NoParameters) -> ChainVerdict:
     verdict = _trail().verify()
-    body: dict[str, Any] = {"ok": verdict.ok, "events": verdict.events}
     if verdict.ok:
-        body["head_hash"] = verdict.head_hash
-    else:
-        body.update(broken_at=verdict.broken_at, reason=verdict.reason)
-    return jsonify(body)
+        return ChainVerdict(ok=True, events=verdict.events, head_hash=verdict.head_hash)
+    return ChainVerdict(ok=False, events=verdict.events, broken_at=verdict.broken_at, reason=verdict.reason)

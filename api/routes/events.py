@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, current_app, request
+from pydantic import BaseModel, Field
 
-from api.auth import require
+from api.declared import declare
 from api.errors import ApiError
 from domain.envelope import Envelope, InvalidEnvelope, parse_envelope
 from domain.errors import BatchRejected
@@ -18,9 +19,40 @@ MAX_BYTES = 5 * 1024 * 1024
 blueprint = Blueprint("events", __name__)
 
 
-@blueprint.post("/v1/events")
-@require("producer")
-def append() -> tuple[Response, int]:
+BATCH = {
+    "type": "object",
+    "required": ["events"],
+    "additionalProperties": False,
+    "properties": {
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_EVENTS,
+            "items": {"$ref": "#/components/schemas/Event"},
+        }
+    },
+}
+
+
+class Appended(BaseModel):
+    appended: int
+    duplicates: int = Field(description="events with an event_id already stored with the same content")
+    first_position: int | None = Field(description="pass last_position as min_position to read your writes")
+    last_position: int | None
+
+
+@declare(
+    blueprint,
+    "POST",
+    "/v1/events",
+    summary=f"Append a batch of 1 to {MAX_EVENTS:,} events (at most 5 MB) atomically",
+    role="producer",
+    result=Appended,
+    status=201,
+    errors=(400, 409, 413, 422),
+    body=BATCH,
+)
+def append() -> Appended:
     envelopes = parse_batch(read_json_body())
     context = current_app.config["COHORTLINE"]
     try:
@@ -30,13 +62,12 @@ def append() -> tuple[Response, int]:
         raise ApiError(
             409, "conflict", "events break the rules of their streams; nothing was appended", details
         ) from None
-    body = {
-        "appended": recorded.appended,
-        "duplicates": recorded.duplicates,
-        "first_position": recorded.first_position,
-        "last_position": recorded.last_position,
-    }
-    return jsonify(body), 201
+    return Appended(
+        appended=recorded.appended,
+        duplicates=recorded.duplicates,
+        first_position=recorded.first_position,
+        last_position=recorded.last_position,
+    )
 
 
 def read_json_body() -> Any:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, current_app
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from api.auth import require
+from api.common import NoParameters, Rfc3339
+from api.declared import declare
 from projections.dead_letters import summary
 from projections.halts import Halt, halts_of
 from projections.schema import rfc3339
@@ -17,9 +19,58 @@ from projections.tracking import progress
 blueprint = Blueprint("status", __name__)
 
 
-@blueprint.get("/v1/status")
-@require("reader")
-def status() -> Response:
+class HaltAt(BaseModel):
+    """Where an unexpected error stopped the projection: it applies nothing more until its process
+    restarts and applies this position."""
+
+    partition: int = Field(description="source partition; -1 in process")
+    position: int = Field(description="log position of the event it failed on")
+    error: str
+    since: Rfc3339
+
+
+class DeadLetterCounts(BaseModel):
+    unreadable_message: int
+    invalid_event: int
+    document_rejected: int
+
+
+class DeadLetters(BaseModel):
+    """What the projection parked to move on (`cohortline dead-letters list|retry`)."""
+
+    count: int
+    oldest_failed_at: Rfc3339 | None
+    by_kind: DeadLetterCounts
+
+
+class ProjectionStatus(BaseModel):
+    name: str
+    position: int = Field(description="every event at or below it is applied")
+    lag_events: int
+    lag_seconds: float
+    watermark: Rfc3339 | None
+    state: Literal["running", "stopped"]
+    halt: HaltAt | None = Field(description="the oldest halt, when stopped")
+    halts: list[HaltAt] = Field(description="one per halted source partition")
+    dead_letters: DeadLetters
+
+
+class Status(BaseModel):
+    head: int = Field(description="the log's last position")
+    projections: list[ProjectionStatus]
+    backends: dict[str, str]
+
+
+@declare(
+    blueprint,
+    "GET",
+    "/v1/status",
+    summary="The log's head and each projection's lag, state and dead letters",
+    role="reader",
+    query=NoParameters,
+    result=Status,
+)
+def status(_: NoParameters) -> Status:
     context = current_app.config["COHORTLINE"]
     head = context.event_store.recorder.max_notification_id() or 0
     projections = []
@@ -36,7 +87,9 @@ def status() -> Response:
                     **_health(conn, name),
                 }
             )
-    return jsonify({"head": head, "projections": projections, "backends": dict(context.backends)})
+    return Status.model_validate(
+        {"head": head, "projections": projections, "backends": dict(context.backends)}
+    )
 
 
 def _health(conn: Connection, name: str) -> dict[str, Any]:

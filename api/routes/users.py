@@ -2,91 +2,161 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from dataclasses import replace
+from typing import Annotated, Literal
 
-from api.auth import require
+from flask import Blueprint, current_app
+from pydantic import AfterValidator, BaseModel, Field
+
+from api.common import Freshness, Rfc3339, Stamped, Timestamp
+from api.declared import declare
 from api.errors import ApiError
-from api.freshness import stamped, wait_for_read_models
-from api.params import int_param, invalid, reject_unknown, str_param, time_param
+from api.freshness import stamped, wait_for_position
+from projections.cursors import InvalidCursor, decode_cursor
 from projections.lifecycle import STATES
 from projections.presenters import present_user, user_state
-from projections.rfm import SEGMENT_NAMES, Cuts, rfm_cuts, segment_boxes
-from projections.search import MAX_PAGE, UserQuery, decode_cursor
-from projections.tracking import Progress
+from projections.rfm import SEGMENT_NAMES
+from projections.search import MAX_PAGE, UserQuery
 from projections.users import user_row
 
 blueprint = Blueprint("users", __name__)
 
-SEARCH_PARAMS = {
-    "q",
-    "country",
-    "min_orders",
-    "lifecycle",
-    "segment",
-    "last_active_before",
-    "size",
-    "after",
-    "min_position",
-    "wait_ms",
-}
+Lifecycle = Literal[STATES]  # type: ignore[valid-type]
+Segment = Literal[tuple(SEGMENT_NAMES)]  # type: ignore[valid-type]
 
 
-@blueprint.get("/v1/users/search")
-@require("reader")
-def search() -> Response:
-    reject_unknown(SEARCH_PARAMS)
-    after = str_param("after", max_length=2048)
-    if after is not None:
-        try:
-            decode_cursor(after)
-        except ValueError:
-            raise invalid("after", "malformed cursor") from None
-    lifecycle = str_param("lifecycle")
-    if lifecycle is not None and lifecycle not in STATES:
-        raise invalid("lifecycle", f"must be one of {', '.join(STATES)}")
-    segment = str_param("segment")
-    if segment is not None and segment not in SEGMENT_NAMES:
-        raise invalid("segment", f"must be one of {', '.join(SEGMENT_NAMES)}")
-    current = wait_for_read_models()
-    context = current_app.config["COHORTLINE"]
-    cuts = current_cuts(current)
-    query = UserQuery(
-        q=str_param("q"),
-        lifecycle=lifecycle,
-        segment=segment_boxes(segment, cuts) if segment else None,
-        watermark=current.watermark,
-        thresholds=context.lifecycle,
-        country=str_param("country", max_length=2),
-        min_orders=int_param("min_orders", minimum=0),
-        last_active_before=time_param("last_active_before"),
-        size=int_param("size", minimum=1, maximum=MAX_PAGE) or 20,
-        after=after,
+def _storable(value: str) -> str:
+    """Text no database can refuse: PostgreSQL holds no NUL character."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+
+
+class SearchQuery(Freshness):
+    q: Text | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="a prefix of the user id; only ASCII letters ignore case, % and _ match themselves",
     )
-    page = context.search.search(query)
+    country: Text | None = Field(None, min_length=1, max_length=2, description="ISO 3166-1 alpha-2")
+    min_orders: int | None = Field(None, ge=0, description="at least this many orders")
+    lifecycle: Lifecycle | None = Field(None, description="lifecycle state at the watermark")
+    segment: Segment | None = Field(None, description="RFM segment at the watermark")
+    last_active_before: Timestamp | None = Field(None, description="last activity before this time")
+    size: int = Field(20, ge=1, le=MAX_PAGE, description="page size")
+    after: str | None = Field(
+        None,
+        min_length=1,
+        description="the `next` cursor of the previous page; a malformed or altered one is 400 invalid_cursor",
+    )
+
+
+class Rfm(BaseModel):
+    recency_days: int = Field(description="days since the last order")
+    frequency: int = Field(description="orders placed")
+    monetary: str = Field(description="decimal: net revenue")
+    r: int = Field(ge=1, le=5, description="quintile among customers")
+    f: int = Field(ge=1, le=5, description="quintile among customers")
+    m: int = Field(ge=1, le=5, description="quintile among customers")
+    segment: Segment
+
+
+class UserState(BaseModel):
+    user_id: str
+    first_seen_at: Rfc3339
+    signup_at: Rfc3339 | None
+    first_order_at: Rfc3339 | None
+    last_active_at: Rfc3339 | None
+    last_order_at: Rfc3339 | None
+    orders: int
+    net_revenue: str = Field(description="decimal: paid minus refunded")
+    points: int
+    open_tickets: int
+    country: str | None
+    channel: str | None
+    tier: str | None
+    resurrected_on: str | None = Field(json_schema_extra={"format": "date"})
+    lifecycle: Lifecycle | None
+    segment: Segment | None
+    rfm: Rfm | None = Field(description="RFM at the watermark; null for a user without orders")
+    last_position: int
+
+
+class StampedUserState(UserState, Stamped):
+    pass
+
+
+class UserPage(Stamped):
+    users: list[UserState]
+    next: str | None = Field(description="an opaque cursor for the next page, null on the last one")
+
+
+@declare(
+    blueprint,
+    "GET",
+    "/v1/users/search",
+    summary="Search users, newest activity first (Elasticsearch when configured)",
+    role="reader",
+    query=SearchQuery,
+    result=UserPage,
+    waits=True,
+)
+def search(q: SearchQuery) -> UserPage:
+    if q.after is not None:
+        _check_cursor(q.after)
+    current = wait_for_position(q.min_position, q.wait_ms)
+    context = current_app.config["COHORTLINE"]
+    cuts = context.rfm_cuts.current(context.read_engine, current.version)
+    asked = UserQuery(
+        q=q.q,
+        lifecycle=q.lifecycle,
+        segment=q.segment,
+        country=q.country,
+        min_orders=q.min_orders,
+        last_active_before=q.last_active_before,
+        size=q.size,
+        after=q.after,
+    )
+    page = context.search.search(
+        replace(asked, watermark=current.watermark, thresholds=context.lifecycle, cuts=cuts)
+    )
     found = [user_state(user, current.watermark, context.lifecycle, cuts) for user in page.users]
-    return jsonify(stamped({"users": found, "next": page.next}, current))
+    return UserPage.model_validate(stamped({"users": found, "next": page.next}, current))
 
 
-@blueprint.get("/v1/users/<user_id>")
-@require("reader")
-def get_user(user_id: str) -> Response:
-    reject_unknown({"min_position", "wait_ms"})
-    current = wait_for_read_models()
-    with current_app.config["COHORTLINE"].read_engine.connect() as conn:
+@declare(
+    blueprint,
+    "GET",
+    "/v1/users/<user_id>",
+    summary="A user's state",
+    role="reader",
+    query=Freshness,
+    result=StampedUserState,
+    errors=(404,),
+    waits=True,
+    path_parameters={"user_id": {"type": "string"}},
+)
+def get_user(q: Freshness, user_id: str) -> StampedUserState:
+    current = wait_for_position(q.min_position, q.wait_ms)
+    context = current_app.config["COHORTLINE"]
+    with context.read_engine.connect() as conn:
         row = user_row(conn, user_id)
     if row is None:
         raise ApiError(404, "user_not_found", f"no events for user {user_id!r}")
-    thresholds = current_app.config["COHORTLINE"].lifecycle
-    found = user_state(present_user(row), current.watermark, thresholds, current_cuts(current))
-    return jsonify(stamped(found, current))
+    cuts = context.rfm_cuts.current(context.read_engine, current.version)
+    found = user_state(present_user(row), current.watermark, context.lifecycle, cuts)
+    return StampedUserState.model_validate(stamped(found, current))
 
 
-def current_cuts(current: Progress) -> Cuts:
-    """The RFM cut points of the read models this answer reflects, computed once per version."""
-    context = current_app.config["COHORTLINE"]
-
-    def compute() -> Cuts:
-        with context.read_engine.connect() as conn:
-            return rfm_cuts(conn)
-
-    return context.rfm_cuts.get(current.version, compute)
+def _check_cursor(cursor: str) -> None:
+    """400 `invalid_cursor` unless it is a cursor this version wrote (projections.cursors)."""
+    try:
+        decode_cursor(cursor)
+    except InvalidCursor as e:
+        raise ApiError(
+            400, "invalid_cursor", f"after: {e}", [{"field": "after", "message": str(e)}]
+        ) from None

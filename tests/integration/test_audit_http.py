@@ -132,3 +132,17 @@ def test_audit_needs_the_auditor_role(client, history):
     assert client.get("/v1/audit/verify").status_code == 401
     assert client.get("/v1/audit/verify", headers=READER).status_code == 403
     assert client.get("/v1/audit/log", headers=READER).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/audit/log?after=1339493243555952117151694848", "after"),
+        ("/v1/audit/streams/user/u1/state?version=99999999999999999999", "version"),
+    ],
+)
+def test_positions_beyond_what_the_store_holds_are_refused_not_a_server_error(client, path, field):
+    response = client.get(path, headers=AUDITOR)
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["code"] == "invalid_parameter"
+    assert response.json["error"]["details"][0]["field"] == field

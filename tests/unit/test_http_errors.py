@@ -1,0 +1,31 @@
+"""HTTP-level errors keep the headers HTTP requires: a 405 names the allowed methods (RFC 9110)."""
+
+from __future__ import annotations
+
+import re
+
+from api.app import create_app
+from infra.bootstrap import build_system
+from infra.config import load_settings
+
+UNUSED_METHODS = ("PUT", "PATCH", "DELETE")
+
+
+def test_every_route_answers_an_undeclared_method_with_405_and_allow(tmp_path):
+    settings = load_settings({"COHORTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"})
+    system = build_system(settings)
+    try:
+        app = create_app(system.api_context(open_mode=True))
+        client = app.test_client()
+        rules = [r for r in app.url_map.iter_rules() if r.endpoint != "static"]
+        assert rules
+        for rule in rules:
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"x", rule.rule)
+            for method in UNUSED_METHODS:
+                response = client.open(path, method=method)
+                assert response.status_code == 405, (rule.rule, method)
+                assert response.json["error"]["code"] == "method_not_allowed"
+                allowed = {m.strip() for m in response.headers["Allow"].split(",")}
+                assert allowed == rule.methods, (rule.rule, allowed)
+    finally:
+        system.close()
