@@ -8,7 +8,6 @@ from typing import Any
 from flask import current_app
 
 from api.errors import ApiError
-from api.params import int_param
 from projections.schema import rfc3339
 from projections.tracking import Progress, progress
 
@@ -31,13 +30,6 @@ class NotYet(ApiError):
     def __init__(self, current: Progress, wanted: int):
         super().__init__(202, "not_yet", "the read models have not reached min_position")
         self.body = {"as_of": current.position, "min_position": wanted}
-
-
-def wait_for_read_models() -> Progress:
-    """`wait_for_position` with the request's `min_position` and `wait_ms` (routes without a typed
-    query)."""
-    wanted = int_param("min_position", minimum=0)
-    return wait_for_position(wanted, int_param("wait_ms", minimum=0, maximum=MAX_WAIT_MS) or 0)
 
 
 def wait_for_position(wanted: int | None, wait_ms: int) -> Progress:
