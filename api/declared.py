@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -21,13 +21,18 @@ from api.errors import ApiError
 
 
 class Query(BaseModel):
-    """A route's query string: unknown parameters are refused, values are parsed from text."""
+    """A route's query string: unknown parameters are refused, values are parsed from text.
+
+    `rules` names what JSON Schema cannot state (a rule over several parameters, a value only the
+    server can issue), by the parameter a breach is reported on; the document lists them
+    (`x-rules`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    rules: ClassVar[Mapping[str, str]] = {}
 
 
 class QueryError(ValueError):
-    """Raised by a query's validators for a rule over several parameters, naming the one at fault."""
+    """Raised by a query's validators for a rule JSON Schema cannot state, naming the parameter."""
 
     def __init__(self, field: str, message: str):
         super().__init__(message)
@@ -53,6 +58,8 @@ class Operation:
     """Other media types the success answer may take, by `Accept`, with the schema of each item."""
     body: Mapping[str, Any] | None = None
     """The JSON Schema of the request body, which the view reads and checks itself."""
+    body_rules: Mapping[str, str] = field(default_factory=dict)
+    """What the body's schema cannot state, by the field a breach is reported on (`x-rules`)."""
 
 
 OPERATIONS: list[Operation] = []
@@ -73,10 +80,11 @@ def declare(
     path_parameters: Mapping[str, Mapping[str, Any]] | None = None,
     also: Mapping[str, type[BaseModel]] | None = None,
     body: Mapping[str, Any] | None = None,
+    body_rules: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the view for `method path` (a Flask rule): it is called with the parsed query (if any) and the path's
     parameters; a model it returns is rendered as JSON, anything else is passed to Flask."""
-    statuses = tuple(sorted({*errors, *((400,) if query else ()), *((401, 403) if role else ())}))
+    statuses = tuple(sorted({*errors, *((400, 414) if query else ()), *((401, 403) if role else ())}))
     OPERATIONS.append(
         Operation(
             method,
@@ -91,6 +99,7 @@ def declare(
             path_parameters or {},
             also or {},
             body,
+            body_rules or {},
         )
     )
 
@@ -110,6 +119,11 @@ def declare(
 def parse(query: type[Query], args: Mapping[str, str] | None = None) -> Any:
     """The request's query string as `query`; 400 `invalid_parameter` listing every bad field."""
     given = request.args if args is None else args
+    repeated = [name for name in given if len(given.getlist(name)) > 1] if args is None else []
+    if repeated:
+        message = "given more than once"
+        details = [{"field": name, "message": message} for name in repeated]
+        raise ApiError(400, "invalid_parameter", f"{repeated[0]}: {message}", details)
     try:
         return query.model_validate({name: given[name] for name in given})
     except ValidationError as e:
@@ -190,6 +204,9 @@ def _described(operation: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": dict(operation.body)}},
         }
+    rules = {**(operation.query.rules if operation.query else {}), **operation.body_rules}
+    if rules:
+        described["x-rules"] = rules
     return described | {
         "parameters": [
             *(

@@ -14,12 +14,13 @@ import api.routes.events
 import api.routes.status
 import api.routes.users  # noqa: F401 - the route modules declare their operations
 from api.declared import openapi_paths
-from domain.catalogue import CONTEXT_FIELDS, TYPES, FieldSpec, TypeSpec
+from domain.catalogue import CONTEXT_FIELDS, MAX_AMOUNT, MONEY_PLACES, MONEY_TEXT, TYPES, FieldSpec, TypeSpec
+from domain.envelope import ITEM_FIELDS, TEXT_PATTERN
 
 blueprint = Blueprint("openapi", __name__)
 
 ERROR_CODES = {
-    400: "invalid_json, invalid_parameter",
+    400: "invalid_json, invalid_parameter, invalid_cursor",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found, user_not_found, unknown_stream_kind, stream_not_found, not_yet_existing, "
@@ -72,6 +73,9 @@ def document() -> dict[str, Any]:
             "responses": {
                 **{str(status): _error_response(status) for status in ERROR_CODES},
                 "NotYet": _not_yet(),
+                "414": {
+                    "description": "the request line is longer than the HTTP server accepts (4,094 bytes)"
+                },
             },
         },
     }
@@ -96,16 +100,24 @@ def _not_yet() -> dict[str, Any]:
 def _event_schema(spec: TypeSpec) -> dict[str, Any]:
     required = ["type", "occurred_at"] + (["user_id"] if spec.needs_user else [])
     properties: dict[str, Any] = {
-        "event_id": {"type": "string", "format": "uuid", "description": "idempotency key"},
+        "event_id": {
+            "type": ["string", "null"],
+            "format": "uuid",
+            "description": "idempotency key; absent or null: a fresh one",
+        },
         "type": {"const": spec.name},
         "occurred_at": {"type": "string", "format": "date-time"},
         "data": _object(spec.fields),
-        "context": _ref("Context"),
+        "context": _nullable(_ref("Context")),
     }
     if spec.needs_user:
-        properties["user_id"] = {"type": "string", "minLength": 1, "maxLength": 128}
+        properties["user_id"] = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": TEXT_PATTERN}
+    else:
+        properties["user_id"] = {"type": "null", "description": f"{spec.name} takes no user"}
     if any(f.required for f in spec.fields):
         required.append("data")
+    else:
+        properties["data"] = _nullable(properties["data"])
     return {"type": "object", "additionalProperties": False, "required": required, "properties": properties}
 
 
@@ -113,7 +125,7 @@ def _object(fields: tuple[FieldSpec, ...]) -> dict[str, Any]:
     schema: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {f.name: _field(f) for f in fields},
+        "properties": {f.name: _field(f) if f.required else _nullable(_field(f)) for f in fields},
     }
     required = [f.name for f in fields if f.required]
     if required:
@@ -121,18 +133,28 @@ def _object(fields: tuple[FieldSpec, ...]) -> dict[str, Any]:
     return schema
 
 
-_DECIMAL = {"type": ["string", "number"], "pattern": r"^-?\d+(\.\d+)?$", "description": "decimal"}
+def _money(positive: bool) -> dict[str, Any]:
+    """An amount: a plain decimal string, or a JSON number (whose places JSON Schema cannot bound:
+    `x-rules` of the append says so)."""
+    lower = {"exclusiveMinimum": 0} if positive else {"minimum": 0}
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": f"^{MONEY_TEXT}$"},
+            {"type": "number", **lower, "exclusiveMaximum": MAX_AMOUNT},
+        ],
+        "description": f"{'> 0' if positive else '>= 0'}, below {MAX_AMOUNT:,}, "
+        f"at most {MONEY_PLACES} decimal places",
+    }
 
 
-def _money_limits(spec: FieldSpec) -> str:
-    places = f", at most {spec.max_places} decimal places" if spec.max_places is not None else ""
-    magnitude = f", magnitude below {spec.magnitude_below}" if spec.magnitude_below is not None else ""
-    return places + magnitude
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional field: null reads as absent."""
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _field(spec: FieldSpec) -> dict[str, Any]:
     if spec.kind == "string":
-        return {"type": "string", "minLength": 1, "maxLength": spec.max_length}
+        return {"type": "string", "minLength": 1, "maxLength": spec.max_length, "pattern": TEXT_PATTERN}
     if spec.kind == "currency":
         return {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217"}
     if spec.kind == "country":
@@ -145,22 +167,11 @@ def _field(spec: FieldSpec) -> dict[str, Any]:
             schema["maximum"] = spec.maximum
         return schema
     if spec.kind == "decimal":
-        bound = "exclusiveMinimum" if spec.exclusive_minimum else "minimum"
-        return {**_DECIMAL, "description": f"decimal, {bound} {spec.minimum}{_money_limits(spec)}"}
+        return _money(spec.exclusive_minimum)
     if spec.kind == "timestamp":
         return {"type": "string", "format": "date-time"}
     if spec.kind == "items":
-        item = {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["sku", "quantity", "unit_price"],
-            "properties": {
-                "sku": {"type": "string"},
-                "quantity": {"type": "integer", "minimum": 1},
-                "unit_price": _DECIMAL,
-            },
-        }
-        return {"type": "array", "items": item}
+        return {"type": "array", "items": _object(ITEM_FIELDS)}
     return {"type": "object"}
 
 

@@ -12,6 +12,9 @@ MONEY_SCALE = 10**MONEY_PLACES
 """Money is exact to 1/10,000 of the currency unit: read models keep it as an integer count of those
 (exact sums on both PostgreSQL and SQLite, whose NUMERIC is a float)."""
 MAX_AMOUNT = 10**12
+MONEY_TEXT = rf"0*\d{{1,{len(str(MAX_AMOUNT)) - 1}}}(\.\d{{1,{MONEY_PLACES}}}0*)?"
+"""The amounts that may be written as strings: plain decimals below MAX_AMOUNT with at most
+MONEY_PLACES decimals (leading and trailing zeros aside), so the syntax says what the value rules say."""
 """Amounts are below this in magnitude, so a signed 64-bit count of 1/10,000 units holds the sum of
 over 900 amounts at the bound (2^63 / 10^16), and of any realistic history."""
 

@@ -9,13 +9,22 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from domain.catalogue import CONTEXT_FIELDS, TYPES, FieldSpec, TypeSpec, money_field
+from domain.catalogue import (
+    CONTEXT_FIELDS,
+    TYPES,
+    FieldSpec,
+    TypeSpec,
+    money_field,
+)
 
 ENVELOPE_FIELDS = frozenset({"event_id", "type", "occurred_at", "user_id", "data", "context"})
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 MAX_DECIMAL_DIGITS = 18
+NO_NUL = "must not contain NUL characters (no database text holds them)"
+TEXT_PATTERN = "^[^\\u0000]*$"
+"""What `NO_NUL` says, as JSON Schema writes it."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,9 @@ def _user_id(value: object, spec: TypeSpec | None, errors: list[FieldError]) -> 
     if not isinstance(value, str) or not 1 <= len(value) <= 128:
         errors.append(FieldError("user_id", "must be a string of 1 to 128 characters"))
         return None
+    if "\x00" in value:
+        errors.append(FieldError("user_id", NO_NUL))
+        return None
     return value
 
 
@@ -187,6 +199,8 @@ def _index(specs: tuple[FieldSpec, ...]) -> tuple[dict[str, FieldSpec], tuple[st
 def _string(spec: FieldSpec, value: object) -> str:
     if value.__class__ is not str or not 0 < len(value) <= spec.max_length:  # type: ignore[arg-type]
         raise _Invalid(f"must be a string of 1 to {spec.max_length} characters")
+    if "\x00" in value:  # type: ignore[operator]
+        raise _Invalid(NO_NUL)
     return value  # type: ignore[return-value]
 
 
@@ -209,6 +223,8 @@ def _enum(spec: FieldSpec, value: object) -> str:
 
 
 def _decimal(spec: FieldSpec, value: object) -> Decimal:
+    if isinstance(value, str) and not re.fullmatch(r"\d+(\.\d+)?", value):
+        raise _Invalid("must be a plain decimal string such as 12.34")
     number = to_decimal(value)
     if number is None:
         raise _Invalid("must be a decimal number (string or number)")
@@ -230,12 +246,15 @@ def to_decimal(value: object) -> Decimal | None:
         number = Decimal(value.strip() if isinstance(value, str) else str(value))
     except InvalidOperation:
         return None
-    if not number.is_finite() or len(number.as_tuple().digits) > MAX_DECIMAL_DIGITS:
+    if not number.is_finite() or len(number.normalize().as_tuple().digits) > MAX_DECIMAL_DIGITS:
         return None
     return number
 
 
 def _int(spec: FieldSpec, value: object) -> int:
+    """An integer, also as JSON writes it with a zero fraction (`340935.0`), as JSON Schema reads it."""
+    if value.__class__ is float and value.is_integer():  # type: ignore[attr-defined]
+        value = int(value)  # type: ignore[call-overload]
     if value.__class__ is not int:
         raise _Invalid("must be an integer")
     if spec.minimum is not None and value < spec.minimum:  # type: ignore[operator]
@@ -258,7 +277,7 @@ def _object(spec: FieldSpec, value: object) -> dict[str, Any]:
     return value
 
 
-_ITEM_FIELDS = (
+ITEM_FIELDS = (
     FieldSpec("sku", "string", True, max_length=128),
     FieldSpec("quantity", "int", True, minimum=1),
     money_field("unit_price"),
@@ -270,7 +289,7 @@ def _items(value: object, path: str, errors: list[FieldError]) -> list[dict] | N
         errors.append(FieldError(path, "must be an array"))
         return None
     before = len(errors)
-    items = [_fields(item, _ITEM_FIELDS, f"{path}[{i}]", errors) for i, item in enumerate(value)]
+    items = [_fields(item, ITEM_FIELDS, f"{path}[{i}]", errors) for i, item in enumerate(value)]
     return items if len(errors) == before else None
 
 

@@ -3,6 +3,7 @@ result, declared once (api.declared)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from flask import Blueprint, current_app
@@ -26,6 +27,10 @@ class DateRange(Freshness):
     end: Day = Field(alias="to", description="last day of the range (inclusive)")
 
     period_limit: ClassVar[bool] = True
+    rules: ClassVar[Mapping[str, str]] = {
+        "to": "must not be before from; the range holds at most "
+        + ", ".join(f"{n} {g} periods" for g, n in MAX_PERIODS.items())
+    }
 
     @property
     def period_length(self) -> Granularity:
@@ -45,6 +50,11 @@ class DateRange(Freshness):
 
 
 class RetentionQuery(DateRange):
+    rules: ClassVar[Mapping[str, str]] = {
+        **DateRange.rules,
+        "periods": "at most " + ", ".join(f"{n} for {g}" for g, n in MAX_PERIODS.items()),
+    }
+
     granularity: Literal["day", "week", "month"] = Field("month", description="period length")
     cohort: Literal["first_seen", "signup", "first_order"] = Field(
         "first_seen", description="cohort definition"
@@ -84,6 +94,7 @@ class WeeklyOrMonthlyQuery(DateRange):
 
 class RepurchaseQuery(DateRange):
     period_limit: ClassVar[bool] = False
+    rules: ClassVar[Mapping[str, str]] = {"to": "must not be before from"}
 
 
 class CohortRow(BaseModel):

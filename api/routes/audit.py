@@ -4,8 +4,8 @@ as NDJSON, and the walk of the tamper-evidence chain."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
 from pydantic import BaseModel, Field, model_validator
@@ -28,6 +28,8 @@ STREAM = {"kind": {"enum": list(STREAM_KINDS)}, "key": {"type": "string", "minLe
 
 
 class StateQuery(Query):
+    rules: ClassVar[Mapping[str, str]] = {"version": "give as_of or version, not both"}
+
     as_of: Timestamp | None = Field(None, description="the state from the events recorded at or before")
     version: int | None = Field(
         None, ge=1, le=POSITION_MAX, description="the state up to this stream version"

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.declared import declare
 from api.errors import ApiError
+from domain.catalogue import MONEY_PLACES
 from domain.envelope import Envelope, InvalidEnvelope, parse_envelope
 from domain.errors import BatchRejected
 
@@ -51,6 +52,10 @@ class Appended(BaseModel):
     status=201,
     errors=(400, 409, 413, 422),
     body=BATCH,
+    body_rules={
+        field: f"a number has at most {MONEY_PLACES} decimal places; where it must be > 0, a string too"
+        for field in ("data.amount", "data.value", "data.items.unit_price")
+    },
 )
 def append() -> Appended:
     envelopes = parse_batch(read_json_body())

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from flask import Blueprint, current_app
 from pydantic import AfterValidator, BaseModel, Field
@@ -12,6 +13,7 @@ from api.common import Freshness, Rfc3339, Stamped, Timestamp
 from api.declared import declare
 from api.errors import ApiError
 from api.freshness import stamped, wait_for_position
+from domain.envelope import NO_NUL, TEXT_PATTERN
 from projections.cursors import InvalidCursor, decode_cursor
 from projections.lifecycle import STATES
 from projections.presenters import present_user, user_state
@@ -28,14 +30,16 @@ Segment = Literal[tuple(SEGMENT_NAMES)]  # type: ignore[valid-type]
 def _storable(value: str) -> str:
     """Text no database can refuse: PostgreSQL holds no NUL character."""
     if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+        raise ValueError(NO_NUL)
     return value
 
 
-Text = Annotated[str, AfterValidator(_storable)]
+Text = Annotated[str, AfterValidator(_storable), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
 
 
 class SearchQuery(Freshness):
+    rules: ClassVar[Mapping[str, str]] = {"after": "only a `next` cursor that this API returned"}
+
     q: Text | None = Field(
         None,
         min_length=1,

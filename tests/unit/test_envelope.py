@@ -1,8 +1,11 @@
+import re
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from domain.catalogue import TYPES
+from domain.catalogue import MONEY_TEXT, TYPES
 from domain.envelope import InvalidEnvelope, parse_envelope
 from domain.events import EVENT_CLASSES
 from tests.unit.factories import raw
@@ -125,7 +128,9 @@ def _order(amount: object, unit_price: object = "1") -> dict:
         (_order(0.12345), "data.amount", "must have at most 4 decimal places"),
         (_order("1", unit_price="0.00001"), "data.items[0].unit_price", "must have at most 4 decimal places"),
         (_order("1000000000000"), "data.amount", "must be less than 1,000,000,000,000 in magnitude"),
-        (_order("1E+12"), "data.amount", "must be less than 1,000,000,000,000 in magnitude"),
+        (_order(1e12), "data.amount", "must be less than 1,000,000,000,000 in magnitude"),
+        (_order("1E+11"), "data.amount", "must be a plain decimal string"),
+        (_order(" 12"), "data.amount", "must be a plain decimal string"),
         (_order("1", unit_price="9" * 13), "data.items[0].unit_price", "must be less than 1,000,000,000,000"),
         (
             raw("OrderPaid", order_id="o", amount="999999999999.99999"),
@@ -134,7 +139,7 @@ def _order(amount: object, unit_price: object = "1") -> dict:
         ),
         (raw("OrderRefunded", order_id="o", amount="0.00005"), "data.amount", "at most 4 decimal places"),
         (
-            raw("CouponIssued", coupon_id="c", value="1e12", currency="EUR"),
+            raw("CouponIssued", coupon_id="c", value=10**12, currency="EUR"),
             "data.value",
             "less than 1,000,000,000,000",
         ),
@@ -153,9 +158,34 @@ def test_amounts_the_read_models_cannot_hold_are_refused(event, field, message):
         ("0.0001", Decimal("0.0001")),
         ("12.34560000", Decimal("12.3456")),
         (12.3456, Decimal("12.3456")),
-        ("1E+11", Decimal("100000000000")),
+        (1e11, Decimal("100000000000.0")),
     ],
 )
 def test_amounts_to_four_places_below_the_bound_are_accepted(amount, expected):
     env = parse_envelope(_order(amount, unit_price=amount))
     assert env.data["amount"] == expected and env.data["items"][0]["unit_price"] == expected
+
+
+def test_an_integer_written_with_a_zero_fraction_is_an_integer():
+    envelope = parse_envelope(raw("PointsEarned", points=340935.0))
+    assert envelope.data["points"] == 340935 and type(envelope.data["points"]) is int
+    assert errors_of(raw("PointsEarned", points=1.5)) == [("data.points", "must be an integer")]
+
+
+@given(st.text(alphabet="0123456789.", min_size=1, max_size=22) | st.from_regex(MONEY_TEXT, fullmatch=True))
+def test_the_documented_amount_pattern_accepts_exactly_the_strings_the_api_accepts(text):
+    """OpenAPI's pattern for a string amount (domain.catalogue.MONEY_TEXT) says what validation does."""
+    documented = re.fullmatch(MONEY_TEXT, text) is not None
+    try:
+        parse_envelope(raw("OrderPaid", order_id="o", amount=text))
+        accepted = True
+    except InvalidEnvelope:
+        accepted = False
+    assert accepted == documented, text
+
+
+def test_text_no_database_can_hold_is_refused():
+    assert errors_of(raw("SessionStarted", user_id="u\x00", platform="web")) == [
+        ("user_id", "must not contain NUL characters (no database text holds them)")
+    ]
+    assert [f for f, _ in errors_of(raw("SessionStarted", platform="w\x00b"))] == ["data.platform"]
