@@ -24,6 +24,8 @@ from tests.processes import serve
 ROLES = ("producer", "reader", "auditor", "admin")
 KEYS = {role: f"fuzz-{role}" for role in ROLES}
 EXAMPLES = 20
+REQUEST_TIMEOUT_S = 60
+"""A request may ask the API to wait up to 10 s for the read models (`wait_ms`); a busy machine adds to it."""
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +96,7 @@ def test_every_answer_conforms_to_the_document(api_schema, served, mode):
                 case.call_and_validate(
                     base_url=served,
                     headers=_with_key(case, key),
+                    timeout=REQUEST_TIMEOUT_S,
                     excluded_checks=[positive_data_acceptance, negative_data_rejection],
                     additional_checks=[valid_requests_break_only_listed_rules, invalid_requests_are_refused],
                 )
