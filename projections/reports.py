@@ -194,7 +194,7 @@ def repurchase(conn: Connection, start: date, end: date) -> dict[str, Any]:
     return {
         "customers": customers,
         "repeat_customers": repeat,
-        "repurchase_rate": round(repeat / customers, 4) if customers else 0.0,
+        "repurchase_rate": round(repeat / customers, 4) if customers else None,
         "median_days_between_orders": percentile(gaps, 0.5),
         "p90_days_between_orders": percentile(gaps, 0.9),
     }

@@ -165,7 +165,7 @@ class RepurchaseResult(Stamped):
     end: str = Field(alias="to")
     customers: int
     repeat_customers: int
-    repurchase_rate: float
+    repurchase_rate: float | None = Field(description="repeat customers over customers; null over nobody")
     median_days_between_orders: float | None
     p90_days_between_orders: float | None
 
