@@ -31,6 +31,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import Session, sessionmaker
@@ -65,9 +66,22 @@ READ_CHUNK = 500
 class SqlWriteStore:
     """What recording needs beyond eventsourcing's recorder, in SQL (see domain.application)."""
 
-    def __init__(self, engine: Engine, events: Table):
+    def __init__(self, engine: Engine, events: Table, datastore: SQLAlchemyDatastore):
         self.engine = engine
         self.events = events
+        self.datastore = datastore
+
+    @contextmanager
+    def appending(self) -> Iterator[None]:
+        """The library's write transaction (the recorder's own joins it), its lock taken at once:
+        PostgreSQL's table lock, which every append takes, or SQLite's write lock (BEGIN
+        IMMEDIATE). Reads on other connections meanwhile see every committed append."""
+        with self.datastore.transaction(commit=True) as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text(f"LOCK TABLE {self.events.name} IN EXCLUSIVE MODE"))
+            else:
+                session.connection()
+            yield
 
     def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
         """Events of the given streams above the given versions, in stream order."""
@@ -204,7 +218,8 @@ class ReadingDatastore(SQLAlchemyDatastore):
 def open_event_store(engine: Engine) -> Cohortline:
     """The recording application, its events in the `cohortline_events` table of `engine`."""
 
-    keys = UserKeys(engine)
+    datastore = ReadingDatastore(engine)
+    keys = UserKeys(engine, datastore)
 
     class EngineFactory(SQLAlchemyFactory):
         application_recorder_class = BulkApplicationRecorder
@@ -212,7 +227,7 @@ def open_event_store(engine: Engine) -> Cohortline:
         def __init__(self, env: Environment):
             InfrastructureFactory.__init__(self, env)
             self._schema_name = None
-            self.datastore = ReadingDatastore(engine)
+            self.datastore = datastore
 
         def mapper(self, transcoder: Any = None, mapper_class: Any = None) -> PersonalDataMapper:
             mapper = PersonalDataMapper(
@@ -228,7 +243,7 @@ def open_event_store(engine: Engine) -> Cohortline:
             return EngineFactory(env)
 
     app = WiredCohortline(env={"CREATE_TABLE": "n"})  # the migrations own the table (infra.migrations)
-    app.attach(SqlWriteStore(read_only(engine), stored_events_table(app)))
+    app.attach(SqlWriteStore(read_only(engine), stored_events_table(app), datastore))
     return app
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from sqlalchemy import Column, DateTime, Engine, LargeBinary, MetaData, String, Table, select
 
 from domain.catalogue import TYPES
@@ -48,9 +49,10 @@ class UserKeys:
     """Each user's data key: created on first use, destroyed on erasure (and replaced by a fresh
     one if personal data arrives for the user afterwards; what the old key sealed stays erased)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, datastore: SQLAlchemyDatastore):
         self.engine = engine
         self.read_engine = read_only(engine)
+        self.datastore = datastore
 
     def for_reading(self, user_id: str) -> bytes | None:
         """Read from the table every time (no cache), so an erasure holds in every process at once;
@@ -63,7 +65,9 @@ class UserKeys:
         if key is not None:
             return key
         fresh = AESGCM.generate_key(bit_length=256)
-        with self.engine.begin() as conn:
+        # In the append's transaction (which holds the append lock), so SQLite's one write lock is
+        # not waited for by the thread that holds it.
+        with self.datastore.transaction(commit=True) as conn:
             found = conn.execute(select(user_keys.c.key).where(user_keys.c.user_id == user_id)).first()
             if found is None:
                 conn.execute(user_keys.insert().values(user_id=user_id, key=fresh, created_at=_now()))

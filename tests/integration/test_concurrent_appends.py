@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, text
 from infra.chain import ChainedRow, verify
 from tests.processes import serve
 
-PRODUCERS = 4
-ROUNDS = 15
+PRODUCERS = 12
+ROUNDS = 25
 USERS = [f"u{n}" for n in range(6)]
 HEADERS = {"Authorization": "Bearer prod"}
 NAMESPACE = uuid.UUID("0f5f6f1e-7a55-4b8e-9b8b-0d3b1f4c2e11")
