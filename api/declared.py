@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from api.auth import require
 from api.errors import ApiError
+from api.freshness import stamped, wait_for_position
 
 
 class Query(BaseModel):
@@ -32,12 +33,14 @@ class Query(BaseModel):
 
 
 class QueryError(ValueError):
-    """Raised by a query's validators for a rule JSON Schema cannot state, naming the parameter."""
+    """Raised by a query's validators for a rule JSON Schema cannot state, naming the parameter;
+    `code` is the error code of the 400 when it is the first error found."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, code: str = "invalid_parameter"):
         super().__init__(message)
         self.field = field
         self.message = message
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,11 @@ def declare(
     body_rules: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the view for `method path` (a Flask rule): it is called with the parsed query (if any) and the path's
-    parameters; a model it returns is rendered as JSON, anything else is passed to Flask."""
+    parameters; a model it returns is rendered as JSON, anything else is passed to Flask.
+
+    A view that `waits` is called once the read models reach the query's `min_position` (202
+    otherwise), with their progress after the query; it returns its answer's fields, which are
+    stamped with that progress (`as_of`, `watermark`) and checked against `result`."""
     statuses = tuple(sorted({*errors, *((400, 414) if query else ()), *((401, 403) if role else ())}))
     OPERATIONS.append(
         Operation(
@@ -106,8 +113,13 @@ def declare(
     def register(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def handle(**path_parameters: Any) -> Any:
-            answer = view(parse(query), **path_parameters) if query else view(**path_parameters)
-            return render(answer, status)
+            arguments = (parse(query),) if query else ()
+            if not waits:
+                return render(view(*arguments, **path_parameters), status)
+            assert result is not None and arguments, "a route that waits has a query and a result"
+            current = wait_for_position(arguments[0].min_position, arguments[0].wait_ms)
+            fields = view(*arguments, current, **path_parameters)
+            return render(result.model_validate(stamped(fields, current)), status)
 
         guarded = require(role)(handle) if role else handle
         blueprint.add_url_rule(path, view.__name__, guarded, methods=[method])
@@ -127,9 +139,12 @@ def parse(query: type[Query], args: Mapping[str, str] | None = None) -> Any:
     try:
         return query.model_validate({name: given[name] for name in given})
     except ValidationError as e:
-        details = [_detail(error) for error in e.errors(include_url=False)]
+        errors = e.errors(include_url=False)
+        details = [_detail(error) for error in errors]
+        cause = errors[0].get("ctx", {}).get("error")
+        code = cause.code if isinstance(cause, QueryError) else "invalid_parameter"
         first = details[0]
-        raise ApiError(400, "invalid_parameter", f"{first['field']}: {first['message']}", details) from None
+        raise ApiError(400, code, f"{first['field']}: {first['message']}", details) from None
 
 
 def render(answer: Any, status: int = 200) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.audit import AuditedEvent
-from projections.schema import rfc3339
+from domain.envelope import format_timestamp
 
 
 def present_event(audited: AuditedEvent) -> dict[str, Any]:
@@ -19,8 +19,8 @@ def present_event(audited: AuditedEvent) -> dict[str, Any]:
         "version": fact.originator_version,
         "type": fact.type_name(),
         "schema_version": fact.schema_version(),
-        "occurred_at": rfc3339(fact.occurred_at),
-        "recorded_at": rfc3339(fact.timestamp),
+        "occurred_at": format_timestamp(fact.occurred_at),
+        "recorded_at": format_timestamp(fact.timestamp),
         "user_id": fact.user_id,
         "context": jsonable(fact.context),
         "data": jsonable(fact.data),
@@ -34,7 +34,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
-        return rfc3339(value)
+        return format_timestamp(value)
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, dict):

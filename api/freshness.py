@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app
 
 from api.errors import ApiError
-from projections.schema import rfc3339
+from domain.envelope import format_timestamp
 from projections.tracking import Progress, progress
 
 MAX_WAIT_MS = 10_000
@@ -48,4 +48,4 @@ def wait_for_position(wanted: int | None, wait_ms: int) -> Progress:
 
 
 def stamped(body: dict[str, Any], current: Progress) -> dict[str, Any]:
-    return {**body, "as_of": current.position, "watermark": rfc3339(current.watermark)}
+    return {**body, "as_of": current.position, "watermark": format_timestamp(current.watermark)}

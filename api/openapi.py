@@ -7,10 +7,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+import api.routes.activity
 import api.routes.admin
-import api.routes.analytics
 import api.routes.audit
 import api.routes.events
+import api.routes.orders
+import api.routes.retention
 import api.routes.status
 import api.routes.users  # noqa: F401 - the route modules declare their operations
 from api.declared import openapi_paths

@@ -77,6 +77,14 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
 
 
+def format_timestamp(value: datetime | None) -> str | None:
+    """An instant as the contract writes it: RFC 3339 in UTC with `Z` (a naive value is UTC)."""
+    if value is None:
+        return None
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return utc.isoformat().replace("+00:00", "Z")
+
+
 def parse_envelope(raw: object, *, from_sender: bool = True) -> Envelope:
     """Validate one raw envelope; raise InvalidEnvelope listing every problem found."""
     if not isinstance(raw, dict):

@@ -329,7 +329,7 @@ def _dead_letters_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _present_dead_letter(letter: Any) -> dict[str, Any]:
-    from projections.schema import rfc3339
+    from domain.envelope import format_timestamp
 
     return {
         "id": letter.id,
@@ -338,9 +338,9 @@ def _present_dead_letter(letter: Any) -> dict[str, Any]:
         "position": letter.position,
         "kind": letter.kind,
         "reason": letter.reason,
-        "failed_at": rfc3339(letter.failed_at),
+        "failed_at": format_timestamp(letter.failed_at),
         "retries": letter.retries,
-        "last_retried_at": rfc3339(letter.last_retried_at),
+        "last_retried_at": format_timestamp(letter.last_retried_at),
     }
 
 

@@ -17,8 +17,10 @@ from sqlalchemy import func, select
 from domain.envelope import parse_envelope
 from infra.bootstrap import build_system
 from infra.config import Settings
-from projections import reports
+from projections.activity import active_users
 from projections.lifecycle import STATES, Thresholds, state
+from projections.orders import repurchase
+from projections.retention import retention
 from projections.tracking import progress
 from projections.users import users
 from streams.local import LocalFollower
@@ -118,11 +120,9 @@ def _summary(system: Any, out: Callable[[str], None]) -> None:
         total, buyers, revenue = conn.execute(
             select(func.count(), func.count(users.c.first_order_at), func.sum(users.c.net_revenue))
         ).one()
-        cohorts = reports.retention(
-            conn, "week", "first_seen", "active", "on", first, last, 7, applied.watermark
-        )
-        weekly = reports.active_users(conn, "week", first, last, "active")
-        repurchase = reports.repurchase(conn, first, last)
+        cohorts = retention(conn, "week", "first_seen", "active", "on", first, last, 7, applied.watermark)
+        weekly = active_users(conn, "week", first, last, "active")
+        repeat = repurchase(conn, first, last)
         rows = [dict(r) for r in conn.execute(select(users)).mappings()]
     states = Counter(
         state(r["first_seen_at"], r["last_active_at"], r["resurrected_on"], applied.watermark, Thresholds())
@@ -140,6 +140,6 @@ def _summary(system: Any, out: Callable[[str], None]) -> None:
     out("weekly active users: " + "  ".join(f"{p['period'][5:]} {p['users']}" for p in weekly))
     out("lifecycle at the watermark: " + ", ".join(f"{k} {states[k]}" for k in STATES if states[k]))
     out(
-        f"repurchase: {repurchase['repeat_customers']} of {repurchase['customers']} customers ordered again "
-        f"({repurchase['repurchase_rate']:.1%}); median {repurchase['median_days_between_orders']} days between orders"
+        f"repurchase: {repeat['repeat_customers']} of {repeat['customers']} customers ordered again "
+        f"({repeat['repurchase_rate']:.1%}); median {repeat['median_days_between_orders']} days between orders"
     )

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Engine, Float, MetaData, String, Table, Text, or_, select
 
+from domain.envelope import format_timestamp
 from projections.admin import RebuildRunning, UnknownProjection
 from projections.runner import ProjectionRunner
-from projections.schema import rfc3339
 from projections.sql import upsert
 from streams.log_reader import LogReader
 from streams.rebuild import Progress, rebuild, verify
@@ -71,9 +71,9 @@ class Rebuilds:
             "position": row["position"],
             "target": row["target"],
             "events_per_s": round(row["events_per_s"]),
-            "started_at": rfc3339(row["started_at"]),
-            "updated_at": rfc3339(row["updated_at"]),
-            "finished_at": rfc3339(row["finished_at"]),
+            "started_at": format_timestamp(row["started_at"]),
+            "updated_at": format_timestamp(row["updated_at"]),
+            "finished_at": format_timestamp(row["finished_at"]),
             "error": row["error"],
         }
 

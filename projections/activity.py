@@ -4,21 +4,32 @@
 `order` (OrderPlaced), `scene:<scene>` and `tool:<tool>`. Each week or month row counts the user's
 distinct active days in it. `rm_period_counts` counts the users of each period. Day rows are
 inserted once (a repeat changes nothing), week and month rows add only the days that were new, and
-the counters add only the rows that were new, so every number is independent of arrival order."""
+the counters add only the rows that were new, so every number is independent of arrival order.
+
+The activity answers (metrics.md "Activity") read these tables and the users' first-seen times."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Connection, Date, Index, Integer, String, Table
+from sqlalchemy import Column, Connection, Date, Index, Integer, String, Table, and_, case, func, select
 
-from projections.periods import GRANULARITIES, Granularity, period_start, shift, utc_date
+from projections.periods import (
+    GRANULARITIES,
+    Granularity,
+    label,
+    period_start,
+    periods_between,
+    shift,
+    utc_date,
+)
 from projections.records import EventRecord
 from projections.schema import metadata
 from projections.sql import upsert_rows
+from projections.users import users
 
 user_periods = Table(
     "rm_user_periods",
@@ -140,3 +151,124 @@ def periods_of_users(
         for r in conn.execute(query):
             found[(r.user_id, r.kind, r.granularity)].add(r.period)
     return found
+
+
+def active_users(
+    conn: Connection, granularity: Granularity, start: date, end: date, kind: str
+) -> list[dict[str, Any]]:
+    """Distinct active users per period of the range, zeros included."""
+    counts = _counts(conn, kind, granularity, start, end)
+    return [
+        {"period": label(granularity, p), "users": counts.get(p, 0)}
+        for p in periods_between(granularity, start, end)
+    ]
+
+
+def stickiness(conn: Connection, start: date, end: date) -> list[dict[str, Any]]:
+    """Per month: mean DAU over its days inside the range (inactive days count 0) over its MAU."""
+    daily = _counts(conn, "active", "day", start, end)
+    monthly = _counts(conn, "active", "month", start, end)
+    series = []
+    for month in periods_between("month", start, end):
+        first, last = max(month, start), min(shift("month", month, 1) - timedelta(days=1), end)
+        days = list(periods_between("day", first, last))
+        average = sum(daily.get(d, 0) for d in days) / len(days)
+        mau = monthly.get(month, 0)
+        series.append(
+            {
+                "period": label("month", month),
+                "avg_dau": round(average, 4),
+                "mau": mau,
+                "stickiness": round(average / mau, 4) if mau else 0.0,
+            }
+        )
+    return series
+
+
+def frequency(conn: Connection, granularity: Granularity, start: date, end: date) -> list[dict[str, Any]]:
+    """Per period: how many users were active on exactly 1, 2, ... days of it."""
+    c = user_periods.c
+    query = (
+        select(c.period, c.days, func.count())
+        .where(
+            c.kind == "active",
+            c.granularity == granularity,
+            c.period.between(period_start(granularity, start), end),
+        )
+        .group_by(c.period, c.days)
+    )
+    histograms: dict[date, dict[str, int]] = defaultdict(dict)
+    for period, days, users_ in conn.execute(query):
+        histograms[period][str(days)] = users_
+    return [
+        {
+            "period": label(granularity, p),
+            "days": dict(sorted(histograms.get(p, {}).items(), key=lambda kv: int(kv[0]))),
+        }
+        for p in periods_between(granularity, start, end)
+    ]
+
+
+def lifecycle_counts(
+    conn: Connection, granularity: Granularity, start: date, end: date
+) -> list[dict[str, Any]]:
+    """Per period: new, returning, resurrecting and (negative) dormant users."""
+    current = user_periods.alias("current")
+    previous = user_periods.alias("previous")
+    cur, prev, u = current.c, previous.c, users.c
+    active = and_(cur.kind == "active", cur.granularity == granularity)
+    was_active = and_(prev.kind == "active", prev.granularity == granularity)
+    first, last = period_start(granularity, start), end
+
+    joined = current.join(users, u.user_id == cur.user_id).outerjoin(
+        previous, and_(prev.user_id == cur.user_id, was_active, prev.period == cur.prev_period)
+    )
+    is_new = and_(u.first_seen_at >= cur.period, u.first_seen_at < cur.next_period)
+    query = (
+        select(
+            cur.period,
+            func.sum(_flag(is_new)),
+            func.sum(_flag(and_(prev.user_id.isnot(None), ~is_new))),
+            func.sum(_flag(and_(prev.user_id.is_(None), u.first_seen_at < cur.period))),
+        )
+        .select_from(joined)
+        .where(active, cur.period.between(first, last))
+        .group_by(cur.period)
+    )
+    counts = {row[0]: [int(v or 0) for v in row[1:]] for row in conn.execute(query)}
+
+    gone = previous.outerjoin(
+        current, and_(cur.user_id == prev.user_id, active, cur.period == prev.next_period)
+    )
+    dormant_query = (
+        select(prev.next_period, func.count())
+        .select_from(gone)
+        .where(was_active, prev.next_period.between(first, last), cur.user_id.is_(None))
+        .group_by(prev.next_period)
+    )
+    dormant = dict(conn.execute(dormant_query).all())
+    series = []
+    for p in periods_between(granularity, start, end):
+        new, returning, resurrecting = counts.get(p, [0, 0, 0])
+        series.append(
+            {
+                "period": label(granularity, p),
+                "new": new,
+                "returning": returning,
+                "resurrecting": resurrecting,
+                "dormant": -int(dormant.get(p, 0)),
+            }
+        )
+    return series
+
+
+def _counts(conn: Connection, kind: str, granularity: Granularity, start: date, end: date) -> dict[date, int]:
+    c = period_counts.c
+    query = select(c.period, c.users).where(
+        c.kind == kind, c.granularity == granularity, c.period.between(period_start(granularity, start), end)
+    )
+    return dict(conn.execute(query).all())
+
+
+def _flag(condition: Any) -> Any:
+    return case((condition, 1), else_=0)

@@ -11,10 +11,10 @@ from sqlalchemy import Connection, Table, bindparam
 
 from domain.catalogue import SYSTEM_TYPES
 from projections.activity import PeriodKey, apply_periods, period_counts, periods_of_users, user_periods
-from projections.cohorts import apply_cohorts, cohort_last, cohort_returns, cohort_sizes
 from projections.lifecycle import Thresholds, resurrection_day
 from projections.orders import apply_orders, orders
 from projections.records import EventRecord
+from projections.retention import apply_cohorts, cohort_last, cohort_returns, cohort_sizes
 from projections.users import fold, upsert_deltas, user_rows, users
 
 

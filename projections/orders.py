@@ -1,10 +1,14 @@
-"""Orders by placement time, for repurchase and time between orders (metrics.md "Orders and value")."""
+"""Orders by placement time, and the repurchase answer read from them (metrics.md "Orders and
+value")."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, Index, String, Table
+from sqlalchemy import Column, Connection, DateTime, Index, String, Table, and_, func, select
 
 from projections.records import EventRecord
 from projections.schema import metadata, naive_utc
@@ -28,3 +32,44 @@ def apply_orders(conn: Connection, events: Iterable[EventRecord]) -> None:
     ]
     if rows:
         upsert_rows(conn, orders, rows, None)
+
+
+def repurchase(conn: Connection, start: date, end: date) -> dict[str, Any]:
+    """Customers with 2+ orders placed in the range over those with 1+, and the days between a
+    customer's consecutive orders in the range."""
+    c = orders.c
+    in_range = and_(c.placed_at >= _midnight(start), c.placed_at < _midnight(end + timedelta(days=1)))
+    previous = func.lag(c.placed_at, type_=DateTime()).over(
+        partition_by=c.user_id, order_by=(c.placed_at, c.order_id)
+    )
+    ordered = select(c.user_id, c.placed_at, previous.label("previous")).where(in_range).subquery()
+    per_customer: dict[str, int] = defaultdict(int)
+    gaps: list[float] = []
+    for user_id, placed_at, before in conn.execute(select(ordered)):
+        per_customer[user_id] += 1
+        if before is not None:
+            gaps.append((placed_at - before).total_seconds() / 86400)
+    customers = len(per_customer)
+    repeat = sum(1 for n in per_customer.values() if n >= 2)
+    gaps.sort()
+    return {
+        "customers": customers,
+        "repeat_customers": repeat,
+        "repurchase_rate": round(repeat / customers, 4) if customers else None,
+        "median_days_between_orders": percentile(gaps, 0.5),
+        "p90_days_between_orders": percentile(gaps, 0.9),
+    }
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float | None:
+    """Linear interpolation between the closest ranks; None when there are no values."""
+    if not sorted_values:
+        return None
+    rank = (len(sorted_values) - 1) * fraction
+    low = int(rank)
+    high = min(low + 1, len(sorted_values) - 1)
+    return round(sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low), 2)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day)

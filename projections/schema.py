@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import MetaData, case
@@ -36,6 +37,7 @@ def aware_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def rfc3339(value: datetime | None) -> str | None:
-    utc = aware_utc(value)
-    return utc.isoformat().replace("+00:00", "Z") if utc else None
+def money_text(scaled: int) -> str:
+    """An amount kept as 1/10,000 units, as a decimal string with at least two places."""
+    value = (Decimal(scaled) / MONEY_SCALE).quantize(Decimal("0.0001")).normalize()
+    return str(value.quantize(Decimal("0.01"))) if -value.as_tuple().exponent <= 2 else str(value)

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from domain.envelope import format_timestamp
 from projections.cursors import SortKey, decode_cursor, encode_cursor, key_of
 from projections.failures import DocumentRejected, TransientError
-from projections.lifecycle import Thresholds, lifecycle_rule
-from projections.presenters import present_user
-from projections.rfm import Box, Cuts, boxes_rule, segment_rule
+from projections.lifecycle import Thresholds, lifecycle_rule, state
+from projections.rfm import Box, Cuts, boxes_rule, present_rfm, segment_rule
 from projections.rules import (
     NOBODY,
     Compare,
@@ -34,6 +34,7 @@ from projections.rules import (
 )
 from projections.rules_elasticsearch import to_elasticsearch
 from projections.rules_sql import code_points, to_millisecond, to_sql
+from projections.schema import money_text
 from projections.users import users
 
 MAX_PAGE = 100
@@ -153,7 +154,7 @@ class ElasticsearchUsers:
     def index_rows(self, rows: Iterable[Mapping[str, Any]], version_type: str = "external") -> None:
         operations: list[dict[str, Any]] = []
         for row in rows:
-            doc = present_user(row)
+            doc = user_document(row)
             operations.append(
                 {
                     "index": {
@@ -280,4 +281,45 @@ class SqlUsers:
         cursor = None
         if len(rows) > size:
             cursor = encode_cursor(key_of(page[-1]["last_active_at"], page[-1]["user_id"]))
-        return UserPage([present_user(r) for r in page], cursor)
+        return UserPage([user_document(r) for r in page], cursor)
+
+
+def user_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A user row as both search backends hold and return it (and the API shows it): times in RFC
+    3339, money as decimal text."""
+    return {
+        "user_id": row["user_id"],
+        "first_seen_at": format_timestamp(row["first_seen_at"]),
+        "signup_at": format_timestamp(row["signup_at"]),
+        "first_order_at": format_timestamp(row["first_order_at"]),
+        "last_active_at": format_timestamp(row["last_active_at"]),
+        "last_order_at": format_timestamp(row["last_order_at"]),
+        "orders": row["orders"],
+        "net_revenue": money_text(row["net_revenue"]),
+        "points": row["points"],
+        "open_tickets": row["open_tickets"],
+        "country": row["country"],
+        "channel": row["channel"],
+        "tier": row["tier"],
+        "resurrected_on": row["resurrected_on"].isoformat() if row["resurrected_on"] else None,
+        "last_position": row["last_position"],
+    }
+
+
+def user_state(
+    user: dict[str, Any], watermark: datetime | None, thresholds: Thresholds, cuts: Cuts
+) -> dict[str, Any]:
+    """The presented user with its lifecycle state and RFM at the watermark (metrics.md "User
+    state"); both are relative to the watermark, so they are derived when asked, not stored."""
+    if watermark is None:
+        return {**user, "lifecycle": None, "segment": None, "rfm": None}
+    first = datetime.fromisoformat(user["first_seen_at"])
+    last = datetime.fromisoformat(user["last_active_at"]) if user["last_active_at"] else None
+    back = date.fromisoformat(user["resurrected_on"]) if user["resurrected_on"] else None
+    rfm = present_rfm(user, watermark, cuts)
+    return {
+        **user,
+        "lifecycle": state(first, last, back, watermark, thresholds),
+        "segment": rfm["segment"] if rfm else None,
+        "rfm": rfm,
+    }

@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from projections import reports
-from projections.presenters import present_user
+from projections.activity import active_users, frequency, lifecycle_counts, stickiness
+from projections.orders import repurchase
 from projections.records import EventRecord
+from projections.retention import retention
 from projections.rfm import present_rfm, rfm_cuts
+from projections.search import user_document
 from projections.users import users
 from tests import reference
 from tests.properties import as_reference
@@ -46,9 +48,7 @@ def assert_read_models_equal_reference(
         _same(rfm_of_every_customer(conn, watermark), reference.rfm(history, watermark), "rfm")
         for first, last in ((start, end), _month_after(start)):
             asked = (first, last)
-            _same(
-                reports.repurchase(conn, *asked), reference.repurchase(history, *asked), "repurchase", asked
-            )
+            _same(repurchase(conn, *asked), reference.repurchase(history, *asked), "repurchase", asked)
 
 
 def _same(got: Any, want: Any, *asked: Any) -> None:
@@ -65,14 +65,14 @@ def _assert_activity_equal(conn: Connection, history: list[reference.Event], sta
     for granularity in ("day", "week", "month"):
         for kind in ("active", *FILTERS):
             filter_ = None if kind == "active" else kind
-            got = reports.active_users(conn, granularity, start, end, kind)
+            got = active_users(conn, granularity, start, end, kind)
             _same(got, reference.active_users(history, granularity, start, end, filter_), granularity, kind)
     for granularity in ("week", "month"):
         asked = (granularity, start, end)
-        _same(reports.frequency(conn, *asked), reference.frequency(history, *asked), "frequency", asked)
-        _same(reports.lifecycle(conn, *asked), reference.lifecycle(history, *asked), "lifecycle", asked)
+        _same(frequency(conn, *asked), reference.frequency(history, *asked), "frequency", asked)
+        _same(lifecycle_counts(conn, *asked), reference.lifecycle(history, *asked), "lifecycle", asked)
     asked = (max(start, date(start.year, start.month, 10)), end)
-    _same(reports.stickiness(conn, *asked), reference.stickiness(history, *asked), "stickiness", asked)
+    _same(stickiness(conn, *asked), reference.stickiness(history, *asked), "stickiness", asked)
 
 
 def _assert_retention_equal(
@@ -94,7 +94,7 @@ def _assert_retention_equal(
                             watermark,
                             breakdown,
                         )
-                        _same(reports.retention(conn, *asked), reference.retention(history, *asked), asked)
+                        _same(retention(conn, *asked), reference.retention(history, *asked), asked)
 
 
 def rfm_of_every_customer(conn: Connection, watermark: datetime) -> dict[str, dict[str, Any]]:
@@ -102,7 +102,7 @@ def rfm_of_every_customer(conn: Connection, watermark: datetime) -> dict[str, di
     cuts = rfm_cuts(conn)
     found = {}
     for row in conn.execute(select(users)).mappings():
-        rfm = present_rfm(present_user(dict(row)), watermark, cuts)
+        rfm = present_rfm(user_document(dict(row)), watermark, cuts)
         if rfm is not None:
             found[row["user_id"]] = rfm
     return found

@@ -18,9 +18,9 @@ from domain.application import BLANK_CREATED_ON
 from domain.envelope import parse_envelope
 from domain.model import STREAM_CLASSES, StreamAggregate, stream_id
 from projections.analytics import AnalyticsProjection
-from projections.presenters import present_user
 from projections.records import EventRecord
 from projections.schema import metadata
+from projections.search import user_document
 from projections.users import users
 from tests import reference
 
@@ -481,4 +481,4 @@ def project(engine: Engine, batches: list[list[EventRecord]]) -> None:
 def projected_users(engine: Engine, batches: list[list[EventRecord]]) -> dict[str, dict[str, Any]]:
     project(engine, batches)
     with engine.connect() as conn:
-        return {r["user_id"]: present_user(dict(r)) for r in conn.execute(select(users)).mappings()}
+        return {r["user_id"]: user_document(dict(r)) for r in conn.execute(select(users)).mappings()}

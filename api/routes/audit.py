@@ -16,8 +16,8 @@ from api.declared import Query, QueryError, declare
 from api.errors import ApiError
 from api.event_json import jsonable, present_event
 from domain.audit import STREAM_KINDS, AuditedEvent, state_at
+from domain.envelope import format_timestamp
 from domain.model import stream_id
-from projections.schema import rfc3339
 
 blueprint = Blueprint("audit", __name__)
 
@@ -132,14 +132,14 @@ def stream_state(q: StateQuery, kind: str, key: str) -> StreamState:
     history = _history(kind, key)
     entity = state_at(history, as_of=q.as_of, version=q.version)
     if entity is None:
-        point = f"as of {rfc3339(q.as_of)}" if q.as_of else f"at version {q.version}"
+        point = f"as of {format_timestamp(q.as_of)}" if q.as_of else f"at version {q.version}"
         raise ApiError(404, "not_yet_existing", f"the {kind} stream {key!r} had no events {point}")
     return StreamState.model_validate(
         {
             "kind": kind,
             "key": key,
             "version": entity.version,
-            "as_of": rfc3339(q.as_of) if q.as_of else None,
+            "as_of": format_timestamp(q.as_of) if q.as_of else None,
             "state": jsonable(entity.state()),
         }
     )

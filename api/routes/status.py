@@ -11,9 +11,9 @@ from sqlalchemy import Connection
 
 from api.common import NoParameters, Rfc3339
 from api.declared import declare
+from domain.envelope import format_timestamp
 from projections.dead_letters import summary
 from projections.halts import Halt, halts_of
-from projections.schema import rfc3339
 from projections.tracking import progress
 
 blueprint = Blueprint("status", __name__)
@@ -83,7 +83,7 @@ def status(_: NoParameters) -> Status:
                     "position": current.position,
                     "lag_events": max(head - current.position, 0),
                     "lag_seconds": _lag_seconds(context.event_store, current.position, head),
-                    "watermark": rfc3339(current.watermark),
+                    "watermark": format_timestamp(current.watermark),
                     **_health(conn, name),
                 }
             )
@@ -102,7 +102,7 @@ def _health(conn: Connection, name: str) -> dict[str, Any]:
         "halts": halts,
         "dead_letters": {
             "count": parked.count,
-            "oldest_failed_at": rfc3339(parked.oldest_failed_at),
+            "oldest_failed_at": format_timestamp(parked.oldest_failed_at),
             "by_kind": parked.by_kind,
         },
     }
@@ -113,7 +113,7 @@ def _present_halt(halt: Halt) -> dict[str, Any]:
         "partition": halt.partition,
         "position": halt.position,
         "error": halt.error,
-        "since": rfc3339(halt.since),
+        "since": format_timestamp(halt.since),
     }
 
 

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from flask import Blueprint, current_app
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from api.common import Freshness, Rfc3339, Stamped, Timestamp
-from api.declared import declare
+from api.declared import QueryError, declare
 from api.errors import ApiError
-from api.freshness import stamped, wait_for_position
 from domain.envelope import NO_NUL, TEXT_PATTERN
 from projections.cursors import InvalidCursor, decode_cursor
 from projections.lifecycle import STATES
-from projections.presenters import present_user, user_state
 from projections.rfm import SEGMENT_NAMES
-from projections.search import MAX_PAGE, UserQuery
+from projections.search import MAX_PAGE, UserQuery, user_document, user_state
+from projections.tracking import Progress
 from projections.users import user_row
 
 blueprint = Blueprint("users", __name__)
@@ -57,6 +55,16 @@ class SearchQuery(Freshness):
         min_length=1,
         description="the `next` cursor of the previous page; a malformed or altered one is 400 invalid_cursor",
     )
+
+    @field_validator("after")
+    @classmethod
+    def _a_cursor_we_wrote(cls, after: str | None) -> str | None:
+        if after is not None:
+            try:
+                decode_cursor(after)
+            except InvalidCursor as e:
+                raise QueryError("after", str(e), "invalid_cursor") from None
+        return after
 
 
 class Rfm(BaseModel):
@@ -109,10 +117,7 @@ class UserPage(Stamped):
     result=UserPage,
     waits=True,
 )
-def search(q: SearchQuery) -> UserPage:
-    if q.after is not None:
-        _check_cursor(q.after)
-    current = wait_for_position(q.min_position, q.wait_ms)
+def search(q: SearchQuery, current: Progress) -> dict[str, Any]:
     context = current_app.config["COHORTLINE"]
     cuts = context.rfm_cuts.current(context.read_engine, current.version)
     asked = UserQuery(
@@ -124,12 +129,13 @@ def search(q: SearchQuery) -> UserPage:
         last_active_before=q.last_active_before,
         size=q.size,
         after=q.after,
+        watermark=current.watermark,
+        thresholds=context.lifecycle,
+        cuts=cuts,
     )
-    page = context.search.search(
-        replace(asked, watermark=current.watermark, thresholds=context.lifecycle, cuts=cuts)
-    )
+    page = context.search.search(asked)
     found = [user_state(user, current.watermark, context.lifecycle, cuts) for user in page.users]
-    return UserPage.model_validate(stamped({"users": found, "next": page.next}, current))
+    return {"users": found, "next": page.next}
 
 
 @declare(
@@ -144,23 +150,11 @@ def search(q: SearchQuery) -> UserPage:
     waits=True,
     path_parameters={"user_id": {"type": "string"}},
 )
-def get_user(q: Freshness, user_id: str) -> StampedUserState:
-    current = wait_for_position(q.min_position, q.wait_ms)
+def get_user(q: Freshness, current: Progress, user_id: str) -> dict[str, Any]:
     context = current_app.config["COHORTLINE"]
     with context.read_engine.connect() as conn:
         row = user_row(conn, user_id)
     if row is None:
         raise ApiError(404, "user_not_found", f"no events for user {user_id!r}")
     cuts = context.rfm_cuts.current(context.read_engine, current.version)
-    found = user_state(present_user(row), current.watermark, context.lifecycle, cuts)
-    return StampedUserState.model_validate(stamped(found, current))
-
-
-def _check_cursor(cursor: str) -> None:
-    """400 `invalid_cursor` unless it is a cursor this version wrote (projections.cursors)."""
-    try:
-        decode_cursor(cursor)
-    except InvalidCursor as e:
-        raise ApiError(
-            400, "invalid_cursor", f"after: {e}", [{"field": "after", "message": str(e)}]
-        ) from None
+    return user_state(user_document(row), current.watermark, context.lifecycle, cuts)

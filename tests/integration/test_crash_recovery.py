@@ -18,9 +18,8 @@ from infra.demo import demo_events
 from infra.eventstore import open_event_store
 from projections.dead_letters import dead_letters
 from projections.lifecycle import STATES
-from projections.presenters import present_user
 from projections.rfm import SEGMENT_NAMES, rfm_cuts, segment_boxes
-from projections.search import ElasticsearchUsers, SqlUsers, UserQuery
+from projections.search import ElasticsearchUsers, SqlUsers, UserQuery, user_document
 from projections.tracking import progress
 from projections.users import users
 from streams.log_reader import LogReader
@@ -84,7 +83,7 @@ def test_kill_and_restart_worker_and_relay_mid_stream(full_stack_env, tmp_path):
         assert len({e.event_id for e in everything}) == len(raw)
         assert_read_models_equal_reference(engine, everything, date(2025, 3, 1), date(2025, 5, 4))
         with engine.connect() as conn:
-            rows = {r["user_id"]: present_user(dict(r)) for r in conn.execute(select(users)).mappings()}
+            rows = {r["user_id"]: user_document(dict(r)) for r in conn.execute(select(users)).mappings()}
             assert conn.execute(select(dead_letters)).first() is None
         assert rows == expected_users(everything)
         with Elasticsearch(full_stack_env["COHORTLINE_ELASTICSEARCH_URL"]) as es:

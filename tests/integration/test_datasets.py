@@ -15,7 +15,8 @@ from bench.datasets import data_file
 from domain.envelope import parse_envelope
 from infra.bootstrap import build_system
 from infra.config import load_settings
-from projections import reports
+from projections.orders import repurchase
+from projections.retention import retention
 from projections.tracking import progress
 from streams.local import LocalFollower
 from streams.log_reader import LogReader
@@ -46,7 +47,7 @@ def record(tmp_path, orders: list[dict]) -> object:
 def check(system, expected: dict[str, list[int]], start: date, end: date, periods: int) -> None:
     with system.engine.connect() as conn:
         watermark = progress(conn, "analytics", None).watermark
-        rows = reports.retention(conn, "month", "first_order", "order", "on", start, end, periods, watermark)
+        rows = retention(conn, "month", "first_order", "order", "on", start, end, periods, watermark)
     assert {r["cohort"] for r in rows} == set(expected)
     for row in rows:
         assert row["values"] == expected[row["cohort"]][: len(row["values"])], row["cohort"]
@@ -87,7 +88,7 @@ def test_cdnow_repurchase(cdnow):
     for customer, _ in spend:
         orders_per_customer[customer] += 1
     with system.engine.connect() as conn:
-        answer = reports.repurchase(conn, date(1997, 1, 1), date(1998, 6, 30))
+        answer = repurchase(conn, date(1997, 1, 1), date(1998, 6, 30))
     assert answer["customers"] == 23570 == len(orders_per_customer)
     assert answer["repeat_customers"] == sum(1 for n in orders_per_customer.values() if n >= 2)
 

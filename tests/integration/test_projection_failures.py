@@ -25,9 +25,9 @@ from projections.analytics import AnalyticsProjection
 from projections.dead_letters import DeadLetterRetry, dead_letters, listed
 from projections.failures import DocumentRejected, InvalidEvent
 from projections.halts import halts
-from projections.presenters import present_user
 from projections.records import EventRecord
 from projections.runner import Delivery, ProjectionRunner
+from projections.search import user_document
 from projections.tracking import LOCAL_PARTITION, positions, tracking
 from projections.users import users
 from streams.local import LocalFollower
@@ -117,7 +117,7 @@ def parked(system) -> list[dict[str, Any]]:
 
 def user_rows(system) -> dict[str, dict[str, Any]]:
     with system.engine.connect() as conn:
-        return {r["user_id"]: present_user(dict(r)) for r in conn.execute(select(users)).mappings()}
+        return {r["user_id"]: user_document(dict(r)) for r in conn.execute(select(users)).mappings()}
 
 
 def local_position(system, projection: str = "analytics") -> int:

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from projections.lifecycle import STATES, Thresholds, lifecycle_rule, state
-from projections.presenters import present_user, user_state
 from projections.rfm import SEGMENT_NAMES, rfm_cuts, segment_boxes, segment_rule
 from projections.rules import (
     FIELDS,
@@ -31,7 +30,7 @@ from projections.rules import (
 )
 from projections.rules_elasticsearch import to_elasticsearch
 from projections.rules_sql import to_sql
-from projections.search import UserQuery
+from projections.search import UserQuery, user_document, user_state
 from projections.users import users
 from tests.integration.search_backends import BACKENDS, every_page, in_order, open_backends, user_row
 
@@ -127,7 +126,7 @@ def test_every_lifecycle_search_finds_exactly_the_users_its_rule_holds_for(backe
     for row in rows:
         holding = [name for name in STATES if holds(lifecycle_rule(name, WATERMARK, THRESHOLDS), row)]
         assert holding == [defined_state(row)], row["user_id"]
-        shown = user_state(present_user(row), WATERMARK, THRESHOLDS, rfm_cuts_of(backends))
+        shown = user_state(user_document(row), WATERMARK, THRESHOLDS, rfm_cuts_of(backends))
         assert (
             shown["lifecycle"]
             == holding[0]
@@ -158,7 +157,7 @@ def test_every_segment_search_finds_exactly_the_customers_its_rule_holds_for(bac
         assert rfm_cuts(conn) == cuts
     segments = {}
     for row in rows:
-        shown = user_state(present_user(row), WATERMARK, THRESHOLDS, cuts)["segment"]
+        shown = user_state(user_document(row), WATERMARK, THRESHOLDS, cuts)["segment"]
         holding = [name for name in SEGMENT_NAMES if holds(segment_rule(name, cuts), row)]
         assert holding == ([shown] if shown else []), row["user_id"]
         segments[row["user_id"]] = shown
@@ -345,7 +344,7 @@ def test_random_users_are_found_by_the_rules_on_every_backend(backends, populati
     for name in SEGMENT_NAMES:
         want = ids_where(rows, segment_rule(name, cuts))
         assert want == in_order(
-            r for r in rows if user_state(present_user(r), watermark, thresholds, cuts)["segment"] == name
+            r for r in rows if user_state(user_document(r), watermark, thresholds, cuts)["segment"] == name
         )
         for backend, search in searches.items():
             assert every_page(search, UserQuery(segment=name, cuts=cuts, size=7)) == want, (name, backend)

@@ -16,9 +16,8 @@ from infra.database import create_database_engine
 from infra.eventstore import open_event_store
 from projections.dead_letters import dead_letters
 from projections.halts import halts
-from projections.presenters import present_user
 from projections.records import EventRecord
-from projections.search import ElasticsearchUsers
+from projections.search import ElasticsearchUsers, user_document
 from projections.tracking import positions, progress
 from projections.users import user_row, users
 from streams.log_reader import LogReader
@@ -75,7 +74,7 @@ def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack
         everything = LogReader(store).read(0, 10_000)
         expected = expected_users(everything)
         with engine.connect() as conn:
-            rows = {r["user_id"]: present_user(dict(r)) for r in conn.execute(select(users)).mappings()}
+            rows = {r["user_id"]: user_document(dict(r)) for r in conn.execute(select(users)).mappings()}
             assert conn.execute(select(dead_letters)).first() is None
         assert rows == expected
         assert_read_models_equal_reference(engine, everything)

@@ -11,19 +11,30 @@ A user's contribution to these cells is a function of their cohort dates, first-
 country, and their return periods. A batch changes the cells by the difference of each touched
 user's contribution after and before it: read from the new return periods alone when the user's
 cohort attributes stayed the same (the common case), recomputed from all of the user's periods when
-a late event moved them (an earlier first event, a first signup or order, a first channel)."""
+a late event moved them (an earlier first event, a first signup or order, a first channel).
+
+`retention` answers from these cells alone."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Date, Integer, String, Table
+from sqlalchemy import Column, Connection, Date, Integer, String, Table, func, select
 
 from projections.activity import PeriodKey, periods_of_users
-from projections.periods import GRANULARITIES, offset, period_of
+from projections.periods import (
+    GRANULARITIES,
+    Granularity,
+    end_of,
+    label,
+    offset,
+    period_of,
+    period_start,
+    shift,
+)
 from projections.schema import metadata
 from projections.sql import upsert_rows
 
@@ -161,3 +172,87 @@ def _add(conn: Connection, table: Table, keys: Sequence[str], changes: Counter[C
     if not rows:
         return
     upsert_rows(conn, table, rows, "users")
+
+
+def retention(
+    conn: Connection,
+    granularity: Granularity,
+    definition: str,
+    returns: str,
+    mode: str,
+    start: date,
+    end: date,
+    periods: int,
+    watermark: datetime | None,
+    breakdown: str | None = None,
+) -> list[dict[str, Any]]:
+    """Cohorts whose period lies in [start, end], each with offsets 0..periods (cells after `end`
+    left out); values[0] is the cohort size."""
+    first = period_start(granularity, start)
+    group_column = {"channel": "channel", "country": "country", None: None}[breakdown]
+    sizes = _sum_cells(conn, cohort_sizes, definition, None, granularity, first, end, None, group_column)
+    if mode == "on":
+        table, offset_column = cohort_returns, "offset"
+    else:
+        table, offset_column = cohort_last, "last_offset"
+    cells = _sum_cells(conn, table, definition, returns, granularity, first, end, offset_column, group_column)
+
+    rows = []
+    for (cohort, group), size in sorted(sizes.items(), key=lambda kv: (kv[0][0], kv[0][1] == "", kv[0][1])):
+        if size <= 0:
+            continue
+        by_offset = cells.get((cohort, group), {})
+        values, complete = [size], [_complete(granularity, cohort, watermark)]
+        for k in range(1, periods + 1):
+            target = shift(granularity, cohort, k)
+            if target > end:
+                break
+            if mode == "on":
+                values.append(by_offset.get(k, 0))
+            else:
+                values.append(sum(n for j, n in by_offset.items() if j >= k))
+            complete.append(_complete(granularity, target, watermark))
+        row: dict[str, Any] = {
+            "cohort": label(granularity, cohort),
+            "size": size,
+            "values": values,
+            "rates": [round(v / size, 4) for v in values],
+            "complete": complete,
+        }
+        if breakdown:
+            row["breakdown_value"] = group or None
+        rows.append(row)
+    return rows
+
+
+def _sum_cells(
+    conn: Connection,
+    table: Any,
+    definition: str,
+    returns: str | None,
+    granularity: str,
+    first: date,
+    last: date,
+    offset_column: str | None,
+    group_column: str | None,
+) -> Any:
+    c = table.c
+    keys = (
+        [c.cohort]
+        + ([c[group_column]] if group_column else [])
+        + ([c[offset_column]] if offset_column else [])
+    )
+    conditions = [c.definition == definition, c.granularity == granularity, c.cohort.between(first, last)]
+    if returns is not None:
+        conditions.append(c.returns == returns)
+    query = select(*keys, func.sum(c.users)).where(*conditions).group_by(*keys)
+    if offset_column is None:
+        return {(r[0], r[1] if group_column else ""): int(r[-1]) for r in conn.execute(query)}
+    found: dict[tuple[date, str], dict[int, int]] = defaultdict(dict)
+    for r in conn.execute(query):
+        found[(r[0], r[1] if group_column else "")][int(r[-2])] = int(r[-1])
+    return found
+
+
+def _complete(granularity: Granularity, period: date, watermark: datetime | None) -> bool:
+    return watermark is not None and end_of(granularity, period) <= watermark
