@@ -35,6 +35,7 @@ POSITION_MAX = 2**63 - 1
 Day = Annotated[date, BeforeValidator(_iso_date)]
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 Rfc3339 = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+Money = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", description="decimal, rounded half-even to 2 places")]
 
 
 class NoParameters(Query):

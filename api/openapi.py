@@ -14,7 +14,8 @@ import api.routes.events
 import api.routes.orders
 import api.routes.retention
 import api.routes.status
-import api.routes.users  # noqa: F401 - the route modules declare their operations
+import api.routes.users
+import api.routes.value  # noqa: F401 - the route modules declare their operations
 from api.declared import openapi_paths
 from domain.catalogue import CONTEXT_FIELDS, MAX_AMOUNT, MONEY_PLACES, MONEY_TEXT, TYPES, FieldSpec, TypeSpec
 from domain.envelope import ITEM_FIELDS, TEXT_PATTERN

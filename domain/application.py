@@ -43,8 +43,9 @@ class WriteSideStore(Protocol):
         concurrent append of the same id fails with IntegrityError."""
 
     def appending(self) -> AbstractContextManager[None]:
-        """The write transaction that saves a batch, holding the store's append lock from its start:
-        no other batch is saved meanwhile, and reads made inside it see every event committed."""
+        """A write transaction holding the store's append lock from its start, which the save of a
+        batch inside it joins: no other batch is saved meanwhile, and reads made inside it see every
+        event committed."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,7 @@ class Cohortline(Application[UUID]):
         if not aggregates:
             return []
         events: list[Fact] = [e for a in aggregates for e in a.collect_events()]  # type: ignore[misc]
-        assert self.write_store is not None
-        with self.write_store.appending(), self.recorder.transaction(commit=True) as session:  # type: ignore[attr-defined]
+        with self.recorder.transaction(commit=True) as session:  # type: ignore[attr-defined]
             recordings = self.events.put(events, session=session, event_ids=[e.event_id for e in events])
         return [r.notification.id for r in recordings]
 

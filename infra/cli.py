@@ -148,8 +148,26 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
         engine.dispose()
     if before == after:
         print(f"schema already at revision {after}")
-    else:
-        print(f"schema upgraded from {before or 'nothing'} to revision {after}")
+        return 0
+    print(f"schema upgraded from {before or 'nothing'} to revision {after}")
+    replays = migrations.replayed(before, after)
+    return _rebuild_all(settings, replays) if replays and before != after else 0
+
+
+def _rebuild_all(settings: Settings, names: list[str]) -> int:
+    """Replay the read models a migration emptied, each into a scratch copy that then takes over."""
+    from infra.bootstrap import build_system
+
+    system = build_system(settings)
+    try:
+        if system.log_reader().head() == 0:
+            return 0
+        for name in names:
+            print(f"{name}: its read models changed shape; replaying the log into them", file=sys.stderr)
+            position = system.rebuilds.run(name)
+            print(f"{name}: switched to the rebuilt read models at position {position:,}")
+    finally:
+        system.close()
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import uuid
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,9 +66,7 @@ class UserKeys:
         if key is not None:
             return key
         fresh = AESGCM.generate_key(bit_length=256)
-        # In the append's transaction (which holds the append lock), so SQLite's one write lock is
-        # not waited for by the thread that holds it.
-        with self.datastore.transaction(commit=True) as conn:
+        with self._writing() as conn:
             found = conn.execute(select(user_keys.c.key).where(user_keys.c.user_id == user_id)).first()
             if found is None:
                 conn.execute(user_keys.insert().values(user_id=user_id, key=fresh, created_at=_now()))
@@ -80,6 +79,14 @@ class UserKeys:
             else:
                 fresh = found.key
         return fresh
+
+    def _writing(self) -> AbstractContextManager[Any]:
+        """SQLite has one write lock, which an append under lock (domain.application) already holds:
+        join its transaction. PostgreSQL keys are written on their own, so no append waits for a
+        key row while holding the events table lock."""
+        if self.engine.dialect.name == "sqlite":
+            return self.datastore.transaction(commit=True)
+        return self.engine.begin()
 
     def destroy(self, user_id: str) -> None:
         with self.engine.begin() as conn:

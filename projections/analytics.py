@@ -16,6 +16,7 @@ from projections.orders import apply_orders, orders
 from projections.records import EventRecord
 from projections.retention import apply_cohorts, cohort_last, cohort_returns, cohort_sizes
 from projections.users import fold, upsert_deltas, user_rows, users
+from projections.value import apply_value, pending_payments, revenue_cells, user_revenue
 
 
 class AnalyticsProjection:
@@ -32,6 +33,9 @@ class AnalyticsProjection:
         cohort_sizes,
         cohort_returns,
         cohort_last,
+        revenue_cells,
+        user_revenue,
+        pending_payments,
     )
 
     def apply(self, conn: Connection, events: Sequence[EventRecord]) -> dict[str, dict[str, Any]]:
@@ -45,6 +49,7 @@ class AnalyticsProjection:
         after = upsert_deltas(conn, list(deltas.values()))
         new_periods = apply_periods(conn, events)
         apply_orders(conn, events)
+        apply_value(conn, events)
         apply_cohorts(conn, before, after, new_periods)
         for user_id, day in self._resurrections(conn, before, new_periods).items():
             after[user_id]["resurrected_on"] = day

@@ -20,13 +20,19 @@ orders = Table(
     Column("order_id", String(128), primary_key=True),
     Column("user_id", String(128), nullable=False),
     Column("placed_at", DateTime(), nullable=False),
+    Column("currency", String(3)),
     Index("rm_orders_by_time", "placed_at", "user_id"),
 )
 
 
 def apply_orders(conn: Connection, events: Iterable[EventRecord]) -> None:
     rows = [
-        {"order_id": e.data["order_id"], "user_id": e.user_id, "placed_at": naive_utc(e.occurred_at)}
+        {
+            "order_id": e.data["order_id"],
+            "user_id": e.user_id,
+            "placed_at": naive_utc(e.occurred_at),
+            "currency": e.data["currency"],
+        }
         for e in events
         if e.type == "OrderPlaced"
     ]

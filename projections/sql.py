@@ -32,25 +32,27 @@ def upsert_rows(
     conn: Connection,
     table: Table,
     rows: list[dict[str, Any]],
-    adding: str | None,
+    adding: str | Sequence[str] | None,
     returning: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
-    """Insert `rows` into `table`; a row whose key exists adds its `adding` column to the stored one
-    (`adding` None: leaves the stored row alone). Returns `returning` of each row written.
+    """Insert `rows` into `table`; a row whose key exists adds its `adding` column (or columns) to
+    the stored one (`adding` None: leaves the stored row alone). Returns `returning` of each row
+    written.
 
     The read models' hottest statement. On PostgreSQL it is sent as multi-row VALUES pages built by
     psycopg2, several times faster than SQLAlchemy's rendering of the same upsert."""
     if not rows:
         return []
     keys = [c.name for c in table.primary_key.columns]
+    added = [adding] if isinstance(adding, str) else list(adding or ())
     if conn.dialect.name != "postgresql":
         statement = upsert(conn, table)
-        if adding is None:
+        if not added:
             statement = statement.on_conflict_do_nothing()
         else:
             excluded = statement.excluded
             statement = statement.on_conflict_do_update(
-                index_elements=keys, set_={adding: table.c[adding] + excluded[adding]}
+                index_elements=keys, set_={name: table.c[name] + excluded[name] for name in added}
             )
         found = execute_many(conn, statement, rows, *(table.c[name] for name in returning or keys[:1]))
         return [tuple(row) for row in found]
@@ -62,8 +64,10 @@ def upsert_rows(
     schema = conn.get_execution_options().get("schema_translate_map", {}).get(table.schema)
     qualified = f"{quote(schema)}.{name}" if schema else name
     action = "NOTHING"
-    if adding is not None:
-        action = f"UPDATE SET {quote(adding)} = {name}.{quote(adding)} + EXCLUDED.{quote(adding)}"
+    if added:
+        action = "UPDATE SET " + ", ".join(
+            f"{quote(a)} = {name}.{quote(a)} + EXCLUDED.{quote(a)}" for a in added
+        )
     sql = (
         f"INSERT INTO {qualified} AS {name} ({', '.join(map(quote, columns))}) VALUES %s "
         f"ON CONFLICT ({', '.join(map(quote, keys))}) DO {action}"

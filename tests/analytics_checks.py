@@ -16,6 +16,7 @@ from projections.retention import retention
 from projections.rfm import present_rfm, rfm_cuts
 from projections.search import user_document
 from projections.users import users
+from projections.value import revenue
 from tests import reference
 from tests.properties import as_reference
 
@@ -49,6 +50,7 @@ def assert_read_models_equal_reference(
         for first, last in ((start, end), _month_after(start)):
             asked = (first, last)
             _same(repurchase(conn, *asked), reference.repurchase(history, *asked), "repurchase", asked)
+        _assert_value_equal(conn, history, start, end)
 
 
 def _same(got: Any, want: Any, *asked: Any) -> None:
@@ -73,6 +75,12 @@ def _assert_activity_equal(conn: Connection, history: list[reference.Event], sta
         _same(lifecycle_counts(conn, *asked), reference.lifecycle(history, *asked), "lifecycle", asked)
     asked = (max(start, date(start.year, start.month, 10)), end)
     _same(stickiness(conn, *asked), reference.stickiness(history, *asked), "stickiness", asked)
+
+
+def _assert_value_equal(conn: Connection, history: list[reference.Event], start: date, end: date) -> None:
+    for granularity in ("day", "week", "month"):
+        asked = (granularity, start, end)
+        _same({"series": revenue(conn, *asked)}, reference.revenue(history, *asked), "revenue", asked)
 
 
 def _assert_retention_equal(

@@ -31,6 +31,7 @@ SCENES = ("shopping", "social", "content")
 TOOLS = ("check_in", "coupon_center", "price_alert", "wishlist", "live_stream")
 COUNTRIES = ("GB", "FR", "DE", "CN")
 CHANNELS = ("app", "web", "mini_program", "store")
+CURRENCIES = ("EUR", "GBP", "CNY")
 OFFSETS = (0, 0, 0, 60, 180, 330, 345, 840, -300, -480, -720)
 """Minutes east of UTC of the senders' clocks: whole and half hours, Nepal's 5:45, both signs."""
 TIERS = ("silver", "gold", "platinum")
@@ -268,7 +269,7 @@ class HistoryBuilder:
             at,
             order_id=order_id,
             amount=self._money(amount),
-            currency="EUR",
+            currency=self._pick(CURRENCIES),
             items=self._maybe(items),
             coupon_id=self._maybe(self._pick(coupons)) if coupons else None,
         )
@@ -328,7 +329,13 @@ class HistoryBuilder:
         campaign = self._maybe(self._pick(self.campaigns)) if self.campaigns else None
         value = self._money(self._amount(1, 1_000_000))
         self._add(
-            "CouponIssued", user, at, coupon_id=coupon_id, campaign_id=campaign, value=value, currency="EUR"
+            "CouponIssued",
+            user,
+            at,
+            coupon_id=coupon_id,
+            campaign_id=campaign,
+            value=value,
+            currency=self._pick(CURRENCIES),
         )
 
     def _CouponRedeemed(self, user: str) -> None:  # noqa: N802

@@ -14,7 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from fractions import Fraction
 from typing import Any
 
 ACTIVITY_TYPES = frozenset(
@@ -497,3 +498,502 @@ def user_states(events: Iterable[Event]) -> dict[str, dict[str, Any]]:
     for e in _of_users(events):
         by_user[e.user_id].append(e)
     return {user_id: user_state(mine) for user_id, mine in by_user.items()}
+
+
+# Money, shares and intervals (metrics.md "Conventions for the sections below")
+
+DAY = timedelta(days=1)
+Z95 = Decimal("1.959964")
+"""metrics.md "Conventions": the 95 % interval is d ± 1.959964 · se."""
+
+MONEY_SIGNS = {"OrderPaid": 1, "OrderRefunded": -1}
+"""metrics.md "Net revenue": paid amounts count up, refunded amounts down; nothing else moves money."""
+
+
+def money2(amount: Decimal | Fraction) -> str:
+    """An exact amount rounded half-even to 2 places, as a decimal string (never `-0.00`)."""
+    cents = round(Fraction(amount) * 100)  # Fraction rounds half to even
+    return f"{Decimal(cents).scaleb(-2):.2f}"
+
+
+def _mean_money(total: Decimal | Fraction, count: int) -> str | None:
+    """A per-member amount: the exact quotient rounded once; None over nobody."""
+    return money2(Fraction(total) / count) if count else None
+
+
+def _round4(exact: Fraction | Decimal) -> float:
+    """A share difference or bound: the exact value rounded half-even to 4 places, as a number."""
+    return float(round(Fraction(exact), 4))
+
+
+def _range(start: date, end: date) -> tuple[datetime, datetime]:
+    """metrics.md "Ranges": [from 00:00, to 24:00) UTC."""
+    return _midnight(start), _midnight(end + DAY)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _in(moment: datetime, first: datetime | None, after: datetime | None) -> bool:
+    """`first <= moment < after`, an open end being unbounded."""
+    return (first is None or first <= moment) and (after is None or moment < after)
+
+
+def _by_user(events: Iterable[Event]) -> dict[str, list[Event]]:
+    found: dict[str, list[Event]] = defaultdict(list)
+    for e in _of_users(events):
+        found[e.user_id].append(e)
+    return found
+
+
+def order_currencies(events: Iterable[Event]) -> dict[str, str]:
+    """order_id → the currency of its `OrderPlaced`, which its payments and refunds take."""
+    return {e.data["order_id"]: e.data["currency"] for e in events if e.type == "OrderPlaced"}
+
+
+def net_revenue_by_currency(
+    mine: Iterable[Event],
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
+    currencies: Mapping[str, str] | None = None,
+) -> dict[str, Decimal]:
+    """metrics.md "Net revenue": OrderPaid minus OrderRefunded amounts with event time in
+    [window_start, window_end), per currency of the order (looked up in `currencies`, else among `mine`
+    at any time). A currency is listed when it has a paid or refunded event in the window, even one
+    netting to 0."""
+    mine = list(mine)
+    currency_of = order_currencies(mine) if currencies is None else currencies
+    found: dict[str, Decimal] = defaultdict(Decimal)
+    for e in mine:
+        if e.type in MONEY_SIGNS and _in(e.occurred_at, window_start, window_end):
+            found[currency_of[e.data["order_id"]]] += MONEY_SIGNS[e.type] * Decimal(e.data["amount"])
+    return dict(found)
+
+
+def _per_member(
+    amounts: Sequence[Mapping[str, Decimal]], currencies: Iterable[str]
+) -> dict[str, list[Fraction]]:
+    """currency → every member's amount in it (0 for a member without it)."""
+    return {c: [Fraction(a.get(c, 0)) for a in amounts] for c in currencies}
+
+
+def _means_text(amounts: Sequence[Mapping[str, Decimal]], currencies: Iterable[str]) -> dict[str, str]:
+    """currency → the mean per member as money; `{}` over nobody."""
+    if not amounts:
+        return {}
+    return {c: money2(sum(xs) / len(xs)) for c, xs in _per_member(amounts, currencies).items()}
+
+
+def _interval(
+    difference: Fraction, variance: Fraction, smallest: int, present: Callable[[Any], Any]
+) -> dict[str, Any]:
+    """`{"value", "ci95"}`: the exact difference ± 1.959964 · sqrt(variance), rounded only when
+    presented; no interval when a group has fewer than 2 members."""
+    if smallest < 2:
+        return {"value": present(difference), "ci95": None}
+    with localcontext() as ctx:
+        ctx.prec = 60
+        se = (Decimal(variance.numerator) / Decimal(variance.denominator)).sqrt()
+        centre = Decimal(difference.numerator) / Decimal(difference.denominator)
+        bounds = [centre - Z95 * se, centre + Z95 * se]
+    return {"value": present(difference), "ci95": [present(b) for b in bounds]}
+
+
+def share_difference(treated: Sequence[bool], control: Sequence[bool]) -> dict[str, Any]:
+    """treated - control share with its Wald (unpooled) interval; value and interval null when a
+    group is empty (a share over nobody is null)."""
+    if not treated or not control:
+        return {"value": None, "ci95": None}
+    p1, p0 = Fraction(sum(treated), len(treated)), Fraction(sum(control), len(control))
+    variance = p1 * (1 - p1) / len(treated) + p0 * (1 - p0) / len(control)
+    return _interval(p1 - p0, variance, min(len(treated), len(control)), _round4)
+
+
+def _sample_variance(xs: Sequence[Fraction]) -> Fraction:
+    mean = sum(xs, Fraction(0)) / len(xs)
+    return sum(((x - mean) ** 2 for x in xs), Fraction(0)) / (len(xs) - 1)
+
+
+def mean_difference(treated: Sequence[Fraction], control: Sequence[Fraction]) -> dict[str, Any]:
+    """treated - control mean with its Welch interval, as money; value and interval null when a group
+    is empty (a mean over nobody is null)."""
+    if not treated or not control:
+        return {"value": None, "ci95": None}
+    difference = sum(treated, Fraction(0)) / len(treated) - sum(control, Fraction(0)) / len(control)
+    smallest = min(len(treated), len(control))
+    variance = (
+        _sample_variance(treated) / len(treated) + _sample_variance(control) / len(control)
+        if smallest >= 2
+        else Fraction(0)
+    )
+    return _interval(difference, variance, smallest, money2)
+
+
+def _money_difference(
+    treated: Sequence[Mapping[str, Decimal]], control: Sequence[Mapping[str, Decimal]]
+) -> dict[str, dict[str, Any]]:
+    """currency → treated - control mean per member, for every currency seen in either group."""
+    currencies = sorted({c for a in (*treated, *control) for c in a})
+    t, c = _per_member(treated, currencies), _per_member(control, currencies)
+    return {cur: mean_difference(t[cur], c[cur]) for cur in currencies}
+
+
+# Revenue and LTV (metrics.md "Orders and value")
+
+
+def revenue(events: Sequence[Event], granularity: str, start: date, end: date) -> dict[str, Any]:
+    """Per period intersecting [start, end] and currency of the order: paid, refunded, net, the number
+    of OrderPaid events and ARPU = net / the period's active users (is_activity; null when none).
+    A currency without a paid or refunded event in the period is left out; a cancelled order's
+    payment counts (metrics.md counts OrderPaid and OrderRefunded only)."""
+    currency_of = order_currencies(events)
+    active = _user_periods(events, granularity, is_activity)
+    cells: dict[tuple[date, str], dict[str, Any]] = defaultdict(
+        lambda: {"paid": Decimal(0), "refunded": Decimal(0), "orders_paid": 0}
+    )
+    for e in _of_users(events):
+        if e.type in MONEY_SIGNS:
+            cell = cells[period_of(granularity, e.occurred_at), currency_of[e.data["order_id"]]]
+            if e.type == "OrderPaid":
+                cell["paid"] += Decimal(e.data["amount"])
+                cell["orders_paid"] += 1
+            else:
+                cell["refunded"] += Decimal(e.data["amount"])
+    series = []
+    for p in periods_touching(granularity, start, end):
+        users = _users_in(active, p)
+        currencies = {}
+        for (period, currency), cell in sorted(cells.items()):
+            if period == p:
+                net = cell["paid"] - cell["refunded"]
+                currencies[currency] = {
+                    "paid": money2(cell["paid"]),
+                    "refunded": money2(cell["refunded"]),
+                    "net": money2(net),
+                    "orders_paid": cell["orders_paid"],
+                    "arpu": _mean_money(net, users),
+                }
+        series.append(
+            {"period": period_label(granularity, p), "currencies": currencies, "active_users": users}
+        )
+    return {"series": series}
+
+
+def ltv(
+    events: Sequence[Event],
+    granularity: str,
+    definition: str,
+    start: date,
+    end: date,
+    periods: int | None,
+    watermark: datetime,
+) -> dict[str, Any]:
+    """Cohorts (as in `retention`, only those with members) of the periods intersecting [start, end]:
+    at offset k, the members' net revenue with event time in periods C .. C+k (whole periods, so
+    revenue before the cohort instant but inside period C counts) over the cohort size, per currency.
+    Cells whose period starts after `end` are left out (`periods=None`: up to `end`); a currency is
+    listed when a member has a paid or refunded event in one of the cells, with "0.00" before it."""
+    cohorts = {u: period_of(granularity, t) for u, t in cohort_dates(events, definition).items()}
+    currency_of = order_currencies(events)
+    money = [
+        (e.user_id, period_of(granularity, e.occurred_at), currency_of[e.data["order_id"]], e)
+        for e in _of_users(events)
+        if e.type in MONEY_SIGNS
+    ]
+    rows = []
+    for c in periods_touching(granularity, start, end):
+        members = {u for u, cohort in cohorts.items() if cohort == c}
+        if not members:
+            continue
+        offsets = [c]
+        while periods is None or len(offsets) <= periods:
+            following = next_period(granularity, offsets[-1])
+            if following > end:
+                break
+            offsets.append(following)
+        spent = [(p, cur, e) for u, p, cur, e in money if u in members and c <= p <= offsets[-1]]
+        currencies = {}
+        for currency in sorted({cur for _, cur, _ in spent}):
+            cumulative = []
+            for offset in offsets:
+                total = sum(
+                    (
+                        MONEY_SIGNS[e.type] * Decimal(e.data["amount"])
+                        for p, cur, e in spent
+                        if cur == currency and p <= offset
+                    ),
+                    Decimal(0),
+                )
+                cumulative.append(money2(Fraction(total) / len(members)))
+            currencies[currency] = cumulative
+        rows.append(
+            {
+                "cohort": period_label(granularity, c),
+                "size": len(members),
+                "currencies": currencies,
+                "complete": [period_end(granularity, o) <= watermark for o in offsets],
+            }
+        )
+    return {"cohorts": rows}
+
+
+# Campaigns (metrics.md "Campaigns")
+
+
+def _instant(value: datetime | str | None) -> datetime | None:
+    """A declared timestamp as the event holds it (parsed, or as the sender wrote it)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def _enrolments(events: Iterable[Event]) -> dict[str, dict[str, tuple[datetime, str]]]:
+    """campaign → member → (enrolment time, group). events.md allows one enrolment per user and
+    campaign; were there more, the earliest (by event time, then position) would count."""
+    found: dict[str, dict[str, tuple[datetime, int, str]]] = defaultdict(dict)
+    for e in _of_users(events):
+        if e.type == "CampaignEnrolled":
+            candidate = (e.occurred_at, e.position, e.data["group"])
+            members = found[e.data["campaign_id"]]
+            if e.user_id not in members or candidate[:2] < members[e.user_id][:2]:
+                members[e.user_id] = candidate
+    return {c: {u: (at, group) for u, (at, _, group) in ms.items()} for c, ms in found.items()}
+
+
+def campaigns(events: Sequence[Event]) -> dict[str, Any]:
+    """Every campaign created, ordered by its declared `starts_at` then id: name, kind, `starts_at`
+    and `ends_at` as declared (shown as RFC 3339 UTC instants), `ended` (a CampaignEnded is in the
+    history, whatever its event time) and its members per group."""
+    ended = {e.data["campaign_id"] for e in events if e.type == "CampaignEnded"}
+    enrolled = _enrolments(events)
+    created: dict[str, Event] = {}
+    for e in sorted(events, key=lambda e: e.position):
+        if e.type == "CampaignCreated":
+            created.setdefault(e.data["campaign_id"], e)
+    listed = []
+    for campaign_id, e in created.items():
+        groups = [group for _, group in enrolled.get(campaign_id, {}).values()]
+        listed.append(
+            {
+                "campaign_id": campaign_id,
+                "name": e.data["name"],
+                "kind": e.data["kind"],
+                "starts_at": instant_text(_instant(e.data["starts_at"])),
+                "ends_at": instant_text(_instant(e.data.get("ends_at"))),
+                "ended": campaign_id in ended,
+                "members": {"treatment": groups.count("treatment"), "control": groups.count("control")},
+            }
+        )
+    listed.sort(key=lambda c: (_instant(created[c["campaign_id"]].data["starts_at"]), c["campaign_id"]))
+    return {"campaigns": listed}
+
+
+def campaign_effect(events: Sequence[Event], campaign_id: str, watermark: datetime) -> dict[str, Any] | None:
+    """The groups' outcomes after each member's enrolment time e, their uplift (treatment - control)
+    with 95 % intervals, and completeness; None for an unknown campaign. Readings: coupons redeemed
+    count at any time, by a member of the group, of a coupon whose CouponIssued named this campaign;
+    coupons_redeemed is a count, so it has no uplift; complete_* over no members is true."""
+    listed = {c["campaign_id"]: c for c in campaigns(events)["campaigns"]}
+    if campaign_id not in listed:
+        return None
+    by_user = _by_user(events)
+    currency_of = order_currencies(events)
+    coupon_campaign = {
+        e.data["coupon_id"]: e.data.get("campaign_id") for e in events if e.type == "CouponIssued"
+    }
+    outcomes: dict[str, list[dict[str, Any]]] = {"treatment": [], "control": []}
+    enrolled = _enrolments(events).get(campaign_id, {})
+    for user, (at, group) in enrolled.items():
+        mine = by_user.get(user, [])
+        placed = [e.occurred_at for e in mine if e.type == "OrderPlaced"]
+        active = [e.occurred_at for e in mine if is_activity(e)]
+        outcomes[group].append(
+            {
+                "ordered_7d": any(at <= t < at + 7 * DAY for t in placed),
+                "ordered_30d": any(at <= t < at + 30 * DAY for t in placed),
+                "active_after_7d": any(t >= at + 7 * DAY for t in active),
+                "active_after_30d": any(t >= at + 30 * DAY for t in active),
+                "coupons_redeemed": sum(
+                    1
+                    for e in mine
+                    if e.type == "CouponRedeemed" and coupon_campaign.get(e.data["coupon_id"]) == campaign_id
+                ),
+                "net_revenue_30d": net_revenue_by_currency(mine, at, at + 30 * DAY, currency_of),
+            }
+        )
+    shares = ("ordered_7d", "ordered_30d", "active_after_7d", "active_after_30d")
+    money = {g: [o["net_revenue_30d"] for o in os] for g, os in outcomes.items()}
+    currencies = sorted({c for amounts in money.values() for a in amounts for c in a})
+    groups = {
+        g: {
+            "members": len(os),
+            **{s: _share(sum(o[s] for o in os), len(os)) for s in shares},
+            "coupons_redeemed": sum(o["coupons_redeemed"] for o in os),
+            "net_revenue_30d": _means_text(money[g], currencies),
+        }
+        for g, os in outcomes.items()
+    }
+    treated, control = outcomes["treatment"], outcomes["control"]
+    uplift = {s: share_difference([o[s] for o in treated], [o[s] for o in control]) for s in shares}
+    uplift["net_revenue_30d"] = _money_difference(money["treatment"], money["control"])
+    return {
+        "campaign": listed[campaign_id],
+        "groups": groups,
+        "uplift": uplift,
+        "complete_7d": all(at + 7 * DAY <= watermark for at, _ in enrolled.values()),
+        "complete_30d": all(at + 30 * DAY <= watermark for at, _ in enrolled.values()),
+    }
+
+
+# Customer service (metrics.md "Customer service")
+
+
+def _tickets(events: Iterable[Event]) -> dict[str, dict[str, datetime | None]]:
+    """ticket → its opening, first agent reply and first resolution (earliest of each)."""
+    found: dict[str, dict[str, datetime | None]] = defaultdict(
+        lambda: {"opened": None, "first_response": None, "resolved": None}
+    )
+    moments = {"TicketOpened": "opened", "TicketResolved": "resolved"}
+    for e in _of_users(events):
+        key = moments.get(e.type)
+        if e.type == "TicketReplied" and e.data.get("by") == "agent":
+            key = "first_response"
+        if key:
+            ticket = found[e.data["ticket_id"]]
+            if ticket[key] is None or e.occurred_at < ticket[key]:
+                ticket[key] = e.occurred_at
+    return found
+
+
+def _hours(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds() / 3600
+
+
+SCORE_BUCKETS = {"1-2": (1, 2), "3": (3,), "4-5": (4, 5)}
+
+
+def satisfaction(
+    events: Sequence[Event], granularity: str, start: date, end: date, watermark: datetime
+) -> dict[str, Any]:
+    """Per period intersecting [start, end] (whole periods): tickets opened and resolved, resolution
+    and first-response percentiles in hours, ratings, their mean score and csat (null over no ratings);
+    then retention by score over the ratings in [start, end], every bucket listed (retained_30d null
+    when none is mature)."""
+    tickets = [t for t in _tickets(events).values() if t["opened"] is not None]
+    ratings = [e for e in _of_users(events) if e.type == "SatisfactionRated"]
+    series = []
+    for p in periods_touching(granularity, start, end):
+
+        def inside(moment: datetime | None, p: date = p) -> bool:
+            return moment is not None and period_of(granularity, moment) == p
+
+        resolution = sorted(_hours(t["resolved"], t["opened"]) for t in tickets if inside(t["resolved"]))
+        response = sorted(
+            _hours(t["first_response"], t["opened"]) for t in tickets if inside(t["first_response"])
+        )
+        scores = [e.data["score"] for e in ratings if inside(e.occurred_at)]
+        series.append(
+            {
+                "period": period_label(granularity, p),
+                "opened": sum(1 for t in tickets if inside(t["opened"])),
+                "resolved": len(resolution),
+                "median_resolution_hours": _percentile(resolution, 0.5),
+                "p90_resolution_hours": _percentile(resolution, 0.9),
+                "median_first_response_hours": _percentile(response, 0.5),
+                "ratings": len(scores),
+                "avg_score": round(sum(scores) / len(scores), 4) if scores else None,
+                "csat": _share(sum(1 for s in scores if s >= 4), len(scores)),
+            }
+        )
+    first, after = _range(start, end)
+    activity = {u: [e.occurred_at for e in mine if is_activity(e)] for u, mine in _by_user(events).items()}
+    by_score = []
+    for bucket, scores in SCORE_BUCKETS.items():
+        rated = [e for e in ratings if e.data["score"] in scores and _in(e.occurred_at, first, after)]
+        mature = [e for e in rated if e.occurred_at + 30 * DAY <= watermark]
+        retained = [e for e in mature if any(t >= e.occurred_at + 30 * DAY for t in activity[e.user_id])]
+        by_score.append(
+            {
+                "bucket": bucket,
+                "ratings": len(rated),
+                "mature": len(mature),
+                "retained_30d": _share(len(retained), len(mature)),
+            }
+        )
+    return {"series": series, "retention_by_score": by_score}
+
+
+# Overview (metrics.md "Overview")
+
+
+def overview(events: Sequence[Event], start: date, end: date, watermark: datetime) -> dict[str, Any]:
+    """The four dimensions over [start, end], and `previous`: the same over the n days before `start`,
+    as if queried itself at the same watermark (so its own retained_users looks n days further back;
+    before any event its figures are 0, null and {})."""
+    days = (end - start).days + 1
+    before = _overview_figures(events, start - days * DAY, start - DAY, watermark)
+    return {**_overview_figures(events, start, end, watermark), "previous": before}
+
+
+def _overview_figures(events: Sequence[Event], start: date, end: date, watermark: datetime) -> dict[str, Any]:
+    """Readings: a user's signup is their earliest UserRegistered; arpu is {} with no active users;
+    ltv_90d averages over every eligible user, listing the currencies any of them has."""
+    first, after = _range(start, end)
+    earlier = first - (after - first)
+    by_user = _by_user(events)
+    currency_of = order_currencies(events)
+
+    def active_in(mine: list[Event], lo: datetime, hi: datetime | None) -> bool:
+        return any(is_activity(e) and _in(e.occurred_at, lo, hi) for e in mine)
+
+    def placed_in(mine: list[Event], lo: datetime, hi: datetime) -> bool:
+        return any(e.type == "OrderPlaced" and _in(e.occurred_at, lo, hi) for e in mine)
+
+    active = {u for u, mine in by_user.items() if active_in(mine, first, after)}
+    seen = {u: t for u, t in first_seen(events).items() if _in(t, first, after)}
+    signups = {u: t for u, t in _earliest(events, "UserRegistered").items() if _in(t, first, after)}
+    activating = [u for u, t in signups.items() if t + 30 * DAY <= watermark]
+    retaining = [u for u, t in seen.items() if t + 30 * DAY <= watermark]
+    scores = [
+        e.data["score"]
+        for e in _of_users(events)
+        if e.type == "SatisfactionRated" and _in(e.occurred_at, first, after)
+    ]
+    net: dict[str, Decimal] = defaultdict(Decimal)
+    for mine in by_user.values():
+        for currency, amount in net_revenue_by_currency(mine, first, after, currency_of).items():
+            net[currency] += amount
+    valued = [
+        net_revenue_by_currency(by_user[u], t, t + 90 * DAY, currency_of)
+        for u, t in seen.items()
+        if t + 90 * DAY <= watermark
+    ]
+    return {
+        "scale": {
+            "active_users": len(active),
+            "new_users": len(seen),
+            "retained_users": sum(1 for u in active if active_in(by_user[u], earlier, first)),
+            "orders": sum(
+                1 for e in _of_users(events) if e.type == "OrderPlaced" and _in(e.occurred_at, first, after)
+            ),
+        },
+        "efficiency": {
+            "activation_rate": _share(
+                sum(1 for u in activating if placed_in(by_user[u], signups[u], signups[u] + 30 * DAY)),
+                len(activating),
+            ),
+            "repurchase_rate": repurchase(events, start, end)["repurchase_rate"],
+        },
+        "quality": {
+            "retention_d30": _share(
+                sum(1 for u in retaining if active_in(by_user[u], seen[u] + 30 * DAY, None)), len(retaining)
+            ),
+            "csat": _share(sum(1 for s in scores if s >= 4), len(scores)),
+        },
+        "value": {
+            "net_revenue": {c: money2(a) for c, a in sorted(net.items())},
+            "arpu": {c: money2(Fraction(a) / len(active)) for c, a in sorted(net.items())} if active else {},
+            "ltv_90d": _means_text(valued, sorted({c for a in valued for c in a})),
+        },
+    }

@@ -66,6 +66,16 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     return before, after
 
 
+def replayed(before: str | None, after: str) -> list[str]:
+    """The projections whose read models a revision in (before, after] emptied because their shape
+    changed (its `REPLAYS`): they must be replayed from the log."""
+    script = ScriptDirectory.from_config(alembic_config())
+    names: set[str] = set()
+    for revision in script.iterate_revisions(after, before):
+        names.update(getattr(revision.module, "REPLAYS", ()))
+    return sorted(names)
+
+
 def check_current(engine: Engine) -> None:
     """SchemaNotCurrent unless the database is at this code's head revision."""
     found, wanted = current(engine), head()

@@ -104,6 +104,10 @@ def test_every_answer_equals_the_definitions(client, history):
     assert {k: body[k] for k in reference.repurchase(history, START, END)} == reference.repurchase(
         history, START, END
     )
+    for granularity in ("day", "week", "month"):
+        body = get(client, "/v1/value/revenue", granularity=granularity, **dates)
+        assert body["granularity"] == granularity
+        assert {"series": body["series"]} == reference.revenue(history, granularity, START, END), granularity
 
 
 @pytest.mark.parametrize(
@@ -122,6 +126,20 @@ def test_bad_parameters_are_named(client, params, field):
     response = client.get("/v1/activity/active-users", query_string=params, headers=READER)
     assert response.status_code == 400
     assert response.json["error"]["code"] == "invalid_parameter"
+    assert response.json["error"]["details"][0]["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"granularity": "year", "from": "2025-03-01", "to": "2025-04-01"}, "granularity"),
+        ({"from": "2025-03-01", "to": "2025-02-28"}, "to"),
+        ({"from": "2025-03-01"}, "to"),
+    ],
+)
+def test_bad_revenue_parameters_are_named(client, params, field):
+    response = client.get("/v1/value/revenue", query_string=params, headers=READER)
+    assert response.status_code == 400
     assert response.json["error"]["details"][0]["field"] == field
 
 

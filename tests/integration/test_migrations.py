@@ -61,14 +61,25 @@ def cohortline(url: str, *args: str, timeout: float = 60) -> subprocess.Complete
     )
 
 
-def table_contents(engine: Engine) -> dict[str, list[tuple]]:
+def table_contents(engine: Engine, columns: dict[str, list[str]] | None = None) -> dict[str, list[tuple]]:
+    """Each read-model table's rows, of the given columns (default: all it has); cohort cells that
+    count nobody are left out (the incremental projection keeps them, a replay does not make them)."""
     meta = MetaData()
     meta.reflect(engine, only=READ_MODEL_TABLES)
+    contents = {}
     with engine.connect() as conn:
-        return {
-            name: sorted(tuple(row) for row in conn.execute(select(meta.tables[name])))
-            for name in READ_MODEL_TABLES
-        }
+        for name in READ_MODEL_TABLES:
+            table = meta.tables[name]
+            wanted = (columns or {}).get(name, table.c.keys())
+            rows = [tuple(row) for row in conn.execute(select(*(table.c[c] for c in wanted)))]
+            contents[name] = sorted(r for r in rows if not (name.startswith("rm_cohort_") and r[-1] == 0))
+    return contents
+
+
+def columns_of(engine: Engine) -> dict[str, list[str]]:
+    meta = MetaData()
+    meta.reflect(engine, only=READ_MODEL_TABLES)
+    return {name: meta.tables[name].c.keys() for name in READ_MODEL_TABLES}
 
 
 def stored_events(engine: Engine) -> list[tuple]:
@@ -81,6 +92,7 @@ def stored_events(engine: Engine) -> list[tuple]:
 def test_a_store_from_before_migrations_upgrades_with_every_event_hash_and_number_intact(legacy_url):
     engine = create_database_engine(legacy_url)
     events_before, numbers_before = stored_events(engine), table_contents(engine)
+    columns_before = columns_of(engine)
     assert len(events_before) == LEGACY_EVENTS
     assert migrations.current(engine) is None
 
@@ -92,7 +104,7 @@ def test_a_store_from_before_migrations_upgrades_with_every_event_hash_and_numbe
     )
 
     assert stored_events(engine) == events_before
-    assert table_contents(engine) == numbers_before
+    assert table_contents(engine, columns_before) == numbers_before
     assert migrations.differences(engine) == []
     engine.dispose()
 

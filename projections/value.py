@@ -1,0 +1,225 @@
+"""Money per currency (metrics.md "Conventions" and "Orders and value"): revenue cells and each
+user's net revenue, never summing two currencies.
+
+A payment or refund takes the currency of its order (`OrderPlaced.currency`). In the log it comes
+after its order, but a projection must not depend on that (a dead-lettered order retried later, any
+arrival order): one whose order is not known yet waits in `rm_pending_payments` and is counted when
+the order arrives.
+
+- `rm_revenue`: per granularity, period and currency, the amounts paid and refunded (1/10,000
+  units) and the number of payments;
+- `rm_user_revenue`: per user and currency, the net revenue (paid minus refunded);
+- `rm_pending_payments`: payments and refunds whose order has not arrived.
+
+Both only add, so every figure is independent of arrival order and batching."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Column, Connection, Date, DateTime, Integer, String, Table, select
+
+from projections.activity import period_counts
+from projections.orders import orders
+from projections.periods import GRANULARITIES, Granularity, label, period_of, period_start, periods_between
+from projections.records import EventRecord
+from projections.schema import MONEY_SCALE, aware_utc, metadata, naive_utc
+from projections.sql import upsert_rows
+from projections.users import event_money
+
+PAYMENT_TYPES = ("OrderPaid", "OrderRefunded")
+CENT = Decimal("0.01")
+
+revenue_cells = Table(
+    "rm_revenue",
+    metadata,
+    Column("granularity", String(8), primary_key=True),
+    Column("period", Date(), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("paid", BigInteger, nullable=False),
+    Column("refunded", BigInteger, nullable=False),
+    Column("orders_paid", Integer, nullable=False),
+)
+
+user_revenue = Table(
+    "rm_user_revenue",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("net", BigInteger, nullable=False),
+)
+
+
+pending_payments = Table(
+    "rm_pending_payments",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("order_id", String(128), nullable=False, index=True),
+    Column("user_id", String(128), nullable=False),
+    Column("paid", Boolean, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("occurred_at", DateTime(), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Payment:
+    """An OrderPaid (`paid`) or OrderRefunded, its amount in 1/10,000 units."""
+
+    position: int
+    order_id: str
+    user_id: str
+    paid: bool
+    amount: int
+    occurred_at: datetime
+
+
+def apply_value(conn: Connection, events: Sequence[EventRecord]) -> None:
+    """Add the batch's payments and refunds, and those that waited for an order of the batch, to
+    the revenue cells and to their users' net revenue."""
+    payments = [_payment(e) for e in events if e.type in PAYMENT_TYPES]
+    placed = {e.data["order_id"]: e.data["currency"] for e in events if e.type == "OrderPlaced"}
+    payments += _released(conn, placed)
+    if not payments:
+        return
+    currencies = order_currencies(conn, placed, {p.order_id for p in payments})
+    waiting = [p for p in payments if p.order_id not in currencies]
+    if waiting:
+        upsert_rows(
+            conn,
+            pending_payments,
+            [vars(p) | {"occurred_at": naive_utc(p.occurred_at)} for p in waiting],
+            None,
+        )
+    cells: dict[tuple[str, date, str], Counter[str]] = {}
+    nets: Counter[tuple[str, str]] = Counter()
+    for payment in payments:
+        currency = currencies.get(payment.order_id)
+        if currency is None:
+            continue
+        for granularity in GRANULARITIES:
+            key = (granularity, period_of(granularity, payment.occurred_at), currency)
+            cell = cells.setdefault(key, Counter())
+            cell["paid" if payment.paid else "refunded"] += payment.amount
+            cell["orders_paid"] += int(payment.paid)
+        nets[(payment.user_id, currency)] += payment.amount if payment.paid else -payment.amount
+    cell_rows = [
+        {
+            "granularity": g,
+            "period": p,
+            "currency": c,
+            **{k: n[k] for k in ("paid", "refunded", "orders_paid")},
+        }
+        for (g, p, c), n in sorted(cells.items())
+    ]
+    upsert_rows(conn, revenue_cells, cell_rows, ("paid", "refunded", "orders_paid"))
+    upsert_rows(
+        conn,
+        user_revenue,
+        [{"user_id": u, "currency": c, "net": net} for (u, c), net in sorted(nets.items())],
+        ("net",),
+    )
+
+
+def _payment(event: EventRecord) -> Payment:
+    assert event.user_id is not None
+    return Payment(
+        event.position,
+        event.data["order_id"],
+        event.user_id,
+        event.type == "OrderPaid",
+        event_money(event),
+        event.occurred_at,
+    )
+
+
+def _released(conn: Connection, placed: Mapping[str, str]) -> list[Payment]:
+    """The payments that waited for an order placed in this batch, taken out of waiting."""
+    if not placed:
+        return []
+    c = pending_payments.c
+    released: list[Payment] = []
+    ids = sorted(placed)
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        rows = conn.execute(select(pending_payments).where(c.order_id.in_(chunk))).mappings().all()
+        released += [Payment(**{**row, "occurred_at": aware_utc(row["occurred_at"])}) for row in rows]
+        if rows:
+            conn.execute(pending_payments.delete().where(c.order_id.in_(chunk)))
+    return released
+
+
+def order_currencies(conn: Connection, placed: Mapping[str, str], order_ids: set[str]) -> dict[str, str]:
+    """The currency of each of these orders that is known: placed in this batch, or earlier."""
+    found = {order_id: currency for order_id, currency in placed.items() if order_id in order_ids}
+    missing = sorted(order_ids - found.keys())
+    c = orders.c
+    for start in range(0, len(missing), 1000):
+        query = select(c.order_id, c.currency).where(
+            c.order_id.in_(missing[start : start + 1000]), c.currency.isnot(None)
+        )
+        found.update(dict(conn.execute(query).all()))
+    return found
+
+
+def money_text(scaled: int, members: int = 1) -> str:
+    """An amount kept in 1/10,000 units (divided by `members`, exactly) as the contract writes money:
+    a decimal string rounded half-even to 2 places, never `-0.00`."""
+    cents = round(Fraction(scaled, (MONEY_SCALE // 100) * members))
+    return str(Decimal(cents).scaleb(-2).quantize(CENT))
+
+
+def user_net_revenue(conn: Connection, user_id: str) -> dict[str, str]:
+    """A user's net revenue per currency, every currency they paid or were refunded in."""
+    c = user_revenue.c
+    query = select(c.currency, c.net).where(c.user_id == user_id).order_by(c.currency)
+    return {currency: money_text(net) for currency, net in conn.execute(query)}
+
+
+def revenue(conn: Connection, granularity: Granularity, start: date, end: date) -> list[dict[str, Any]]:
+    """Per period of the range (zeros included): per currency paid, refunded, net, payments and ARPU
+    (net over the period's active users), and the active users."""
+    c = revenue_cells.c
+    first = period_start(granularity, start)
+    query = (
+        select(c.period, c.currency, c.paid, c.refunded, c.orders_paid)
+        .where(c.granularity == granularity, c.period.between(first, end))
+        .order_by(c.period, c.currency)
+    )
+    by_period: dict[date, dict[str, Any]] = {}
+    for period, currency, paid, refunded, orders_paid in conn.execute(query):
+        by_period.setdefault(period, {})[currency] = (paid, refunded, orders_paid)
+    active = _active_users(conn, granularity, first, end)
+    series = []
+    for period in periods_between(granularity, start, end):
+        users = active.get(period, 0)
+        currencies = {
+            currency: _revenue_figures(paid, refunded, orders_paid, users)
+            for currency, (paid, refunded, orders_paid) in by_period.get(period, {}).items()
+        }
+        series.append({"period": label(granularity, period), "currencies": currencies, "active_users": users})
+    return series
+
+
+def _revenue_figures(paid: int, refunded: int, orders_paid: int, active_users: int) -> dict[str, Any]:
+    return {
+        "paid": money_text(paid),
+        "refunded": money_text(refunded),
+        "net": money_text(paid - refunded),
+        "orders_paid": orders_paid,
+        "arpu": money_text(paid - refunded, active_users) if active_users else None,
+    }
+
+
+def _active_users(conn: Connection, granularity: Granularity, first: date, last: date) -> Mapping[date, int]:
+    c = period_counts.c
+    query = select(c.period, c.users).where(
+        c.kind == "active", c.granularity == granularity, c.period.between(first, last)
+    )
+    return dict(conn.execute(query).all())
