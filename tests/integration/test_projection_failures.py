@@ -174,7 +174,9 @@ def test_an_amount_beyond_what_the_read_models_hold_is_an_invalid_event(system):
         return EventRecord(position, type_, 1, f"e{position}", "s", position, "big", at, at, {}, data)
 
     deliveries = [
-        Delivery(LOCAL_PARTITION, 1, None, event(1, "OrderPlaced", order_id="o", amount=Decimal(1))),
+        Delivery(
+            LOCAL_PARTITION, 1, None, event(1, "OrderPlaced", order_id="o", amount=Decimal(1), currency="EUR")
+        ),
         Delivery(LOCAL_PARTITION, 2, None, event(2, "OrderPaid", order_id="o", amount=Decimal("1e16"))),
         Delivery(LOCAL_PARTITION, 3, None, event(3, "OrderPaid", order_id="o", amount=Decimal(1))),
     ]
