@@ -151,7 +151,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     print(f"schema upgraded from {before or 'nothing'} to revision {after}")
     replays = migrations.replayed(before, after)
-    return _rebuild_all(settings, replays) if replays and before != after else 0
+    return _rebuild_all(settings, replays) if replays else 0
 
 
 def _rebuild_all(settings: Settings, names: list[str]) -> int:

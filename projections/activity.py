@@ -157,7 +157,7 @@ def active_users(
     conn: Connection, granularity: Granularity, start: date, end: date, kind: str
 ) -> list[dict[str, Any]]:
     """Distinct active users per period of the range, zeros included."""
-    counts = _counts(conn, kind, granularity, start, end)
+    counts = users_per_period(conn, kind, granularity, start, end)
     return [
         {"period": label(granularity, p), "users": counts.get(p, 0)}
         for p in periods_between(granularity, start, end)
@@ -166,8 +166,8 @@ def active_users(
 
 def stickiness(conn: Connection, start: date, end: date) -> list[dict[str, Any]]:
     """Per month: mean DAU over its days inside the range (inactive days count 0) over its MAU."""
-    daily = _counts(conn, "active", "day", start, end)
-    monthly = _counts(conn, "active", "month", start, end)
+    daily = users_per_period(conn, "active", "day", start, end)
+    monthly = users_per_period(conn, "active", "month", start, end)
     series = []
     for month in periods_between("month", start, end):
         first, last = max(month, start), min(shift("month", month, 1) - timedelta(days=1), end)
@@ -262,7 +262,10 @@ def lifecycle_counts(
     return series
 
 
-def _counts(conn: Connection, kind: str, granularity: Granularity, start: date, end: date) -> dict[date, int]:
+def users_per_period(
+    conn: Connection, kind: str, granularity: Granularity, start: date, end: date
+) -> dict[date, int]:
+    """Distinct users of `kind` in each period touching [start, end] that had any."""
     c = period_counts.c
     query = select(c.period, c.users).where(
         c.kind == kind, c.granularity == granularity, c.period.between(period_start(granularity, start), end)

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Column, Connection, Date, DateTime, Integer, String, Table, select
 
-from projections.activity import period_counts
+from projections.activity import users_per_period
 from projections.orders import orders
 from projections.periods import GRANULARITIES, Granularity, label, period_of, period_start, periods_between
 from projections.records import EventRecord
@@ -168,18 +168,11 @@ def order_currencies(conn: Connection, placed: Mapping[str, str], order_ids: set
     return found
 
 
-def money_text(scaled: int, members: int = 1) -> str:
+def rounded_money(scaled: int, members: int = 1) -> str:
     """An amount kept in 1/10,000 units (divided by `members`, exactly) as the contract writes money:
     a decimal string rounded half-even to 2 places, never `-0.00`."""
     cents = round(Fraction(scaled, (MONEY_SCALE // 100) * members))
     return str(Decimal(cents).scaleb(-2).quantize(CENT))
-
-
-def user_net_revenue(conn: Connection, user_id: str) -> dict[str, str]:
-    """A user's net revenue per currency, every currency they paid or were refunded in."""
-    c = user_revenue.c
-    query = select(c.currency, c.net).where(c.user_id == user_id).order_by(c.currency)
-    return {currency: money_text(net) for currency, net in conn.execute(query)}
 
 
 def revenue(conn: Connection, granularity: Granularity, start: date, end: date) -> list[dict[str, Any]]:
@@ -195,7 +188,7 @@ def revenue(conn: Connection, granularity: Granularity, start: date, end: date) 
     by_period: dict[date, dict[str, Any]] = {}
     for period, currency, paid, refunded, orders_paid in conn.execute(query):
         by_period.setdefault(period, {})[currency] = (paid, refunded, orders_paid)
-    active = _active_users(conn, granularity, first, end)
+    active = users_per_period(conn, "active", granularity, start, end)
     series = []
     for period in periods_between(granularity, start, end):
         users = active.get(period, 0)
@@ -209,17 +202,9 @@ def revenue(conn: Connection, granularity: Granularity, start: date, end: date) 
 
 def _revenue_figures(paid: int, refunded: int, orders_paid: int, active_users: int) -> dict[str, Any]:
     return {
-        "paid": money_text(paid),
-        "refunded": money_text(refunded),
-        "net": money_text(paid - refunded),
+        "paid": rounded_money(paid),
+        "refunded": rounded_money(refunded),
+        "net": rounded_money(paid - refunded),
         "orders_paid": orders_paid,
-        "arpu": money_text(paid - refunded, active_users) if active_users else None,
+        "arpu": rounded_money(paid - refunded, active_users) if active_users else None,
     }
-
-
-def _active_users(conn: Connection, granularity: Granularity, first: date, last: date) -> Mapping[date, int]:
-    c = period_counts.c
-    query = select(c.period, c.users).where(
-        c.kind == "active", c.granularity == granularity, c.period.between(first, last)
-    )
-    return dict(conn.execute(query).all())
