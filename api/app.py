@@ -8,7 +8,20 @@ from api import openapi
 from api.context import ApiContext
 from api.errors import register_error_handlers
 from api.freshness import NotYet
-from api.routes import activity, admin, audit, events, orders, retention, status, users, value
+from api.routes import (
+    activity,
+    admin,
+    audit,
+    campaigns,
+    events,
+    orders,
+    overview,
+    retention,
+    service,
+    status,
+    users,
+    value,
+)
 
 
 def create_app(context: ApiContext) -> Flask:
@@ -22,6 +35,20 @@ def create_app(context: ApiContext) -> Flask:
     def on_not_yet(error: NotYet) -> tuple[Response, int]:
         return jsonify(error.body), 202
 
-    for module in (events, retention, activity, orders, value, users, status, audit, admin, openapi):
+    for module in (
+        events,
+        retention,
+        activity,
+        orders,
+        value,
+        campaigns,
+        service,
+        overview,
+        users,
+        status,
+        audit,
+        admin,
+        openapi,
+    ):
         app.register_blueprint(module.blueprint)
     return app

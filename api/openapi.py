@@ -10,9 +10,12 @@ from flask import Blueprint, Response, jsonify
 import api.routes.activity
 import api.routes.admin
 import api.routes.audit
+import api.routes.campaigns
 import api.routes.events
 import api.routes.orders
+import api.routes.overview
 import api.routes.retention
+import api.routes.service
 import api.routes.status
 import api.routes.users
 import api.routes.value  # noqa: F401 - the route modules declare their operations
@@ -26,8 +29,8 @@ ERROR_CODES = {
     400: "invalid_json, invalid_parameter, invalid_cursor",
     401: "unauthorized",
     403: "forbidden",
-    404: "not_found, user_not_found, unknown_stream_kind, stream_not_found, not_yet_existing, "
-    "projection_not_found",
+    404: "not_found, user_not_found, campaign_not_found, unknown_stream_kind, stream_not_found, "
+    "not_yet_existing, projection_not_found",
     409: "conflict (details carry per-event codes such as order_not_placed, event_id_reused), "
     "rebuild_running, read_models_moving",
     413: "batch_too_large",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import ClassVar, TypeVar
 
 from flask import current_app
@@ -16,6 +17,9 @@ from projections.periods import Granularity, periods_between
 T = TypeVar("T")
 
 MAX_PERIODS = {"day": 731, "week": 260, "month": 120}
+FIRST_DAY, LAST_DAY = date(10, 1, 1), date(9998, 12, 31)
+"""The dates a range may hold: room for the periods before it (lifecycle, the overview's previous
+period) and after it (a period's end) within the calendar Python counts."""
 
 
 class DateRange(Freshness):
@@ -24,8 +28,9 @@ class DateRange(Freshness):
 
     period_limit: ClassVar[bool] = True
     rules: ClassVar[Mapping[str, str]] = {
-        "to": "must not be before from; the range holds at most "
-        + ", ".join(f"{n} {g} periods" for g, n in MAX_PERIODS.items())
+        "from": f"on or after {FIRST_DAY}",
+        "to": f"on or before {LAST_DAY}, not before from; the range holds at most "
+        + ", ".join(f"{n} {g} periods" for g, n in MAX_PERIODS.items()),
     }
 
     @property
@@ -34,6 +39,10 @@ class DateRange(Freshness):
 
     @model_validator(mode="after")
     def _ordered_and_bounded(self) -> DateRange:
+        if self.start < FIRST_DAY:
+            raise QueryError("from", f"must be on or after {FIRST_DAY}")
+        if self.end > LAST_DAY:
+            raise QueryError("to", f"must be on or before {LAST_DAY}")
         if self.end < self.start:
             raise QueryError("to", "must not be before from")
         limit = MAX_PERIODS[self.period_length]

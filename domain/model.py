@@ -279,7 +279,7 @@ class Campaign(StreamAggregate):
         self.campaign_kind: str | None = None
         self.starts_at: datetime | None = None
         self.ends_at: datetime | None = None
-        self.ended = False
+        self.ended_at: datetime | None = None
         self.groups: dict[str, str] = {}
 
     def _check_create(self, envelope: Envelope) -> None:
@@ -289,11 +289,16 @@ class Campaign(StreamAggregate):
     def _check_open(self, envelope: Envelope) -> None:
         if not self.exists:
             raise _conflict("campaign_not_found", f"campaign {envelope.stream_key!r} was never created")
-        if self.ended:
+        if self.ended_at is not None:
             raise _conflict("campaign_ended", f"campaign {self.campaign_id!r} has ended")
 
     def _check_enrol(self, envelope: Envelope) -> None:
-        self._check_open(envelope)
+        """Campaign systems lag: an enrolment that happened before the end is accepted whenever it
+        arrives (events.md)."""
+        if not self.exists:
+            raise _conflict("campaign_not_found", f"campaign {envelope.stream_key!r} was never created")
+        if self.ended_at is not None and envelope.occurred_at >= self.ended_at:
+            raise _conflict("campaign_ended", f"campaign {self.campaign_id!r} ended at {self.ended_at}")
         if envelope.user_id in self.groups:
             raise _conflict(
                 "already_enrolled",
@@ -308,7 +313,7 @@ class Campaign(StreamAggregate):
         self.ends_at = event.data.get("ends_at")
 
     def _on_ended(self, event: Fact) -> None:
-        self.ended = True
+        self.ended_at = event.occurred_at
 
     def _on_enrolled(self, event: Fact) -> None:
         assert event.user_id is not None

@@ -18,6 +18,7 @@ from infra.eventstore import open_event_store, stored_events_table
 from infra.personal_data import Erasure
 from infra.rebuilds import Rebuilds
 from projections.analytics import AnalyticsProjection
+from projections.rfm import CutsCache
 from projections.runner import ProjectionRunner
 from projections.search import ElasticsearchUsers, SqlUsers
 from streams.log_reader import LogReader
@@ -67,6 +68,7 @@ class System:
             open_mode=open_mode,
             backends=self.backends,
             lifecycle=self.settings.lifecycle,
+            rfm_cuts=CutsCache(self.settings.reporting_currency),
             audit=self.audit,
             read_models=self.rebuilds,
             erasure=self.erasure,

@@ -31,9 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"cohortline: configuration error: {e}", file=sys.stderr)
         return 2
+    from projections.search import StaleIndex
+
     try:
         return args.handler(settings, args)
-    except SchemaNotCurrent as e:
+    except (SchemaNotCurrent, StaleIndex) as e:
         print(f"cohortline: {e}", file=sys.stderr)
         return 2
 
@@ -144,6 +146,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     engine = create_database_engine(settings.database_url, pool_size=1)
     try:
         before, after = migrations.upgrade(engine)
+        _replace_stale_index(settings, engine)
     finally:
         engine.dispose()
     if before == after:
@@ -152,6 +155,24 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     print(f"schema upgraded from {before or 'nothing'} to revision {after}")
     replays = migrations.replayed(before, after)
     return _rebuild_all(settings, replays) if replays else 0
+
+
+def _replace_stale_index(settings: Settings, engine: Any) -> None:
+    """A user index whose documents changed shape is made anew from the read models (the services
+    refuse to start on it)."""
+    if not settings.elasticsearch_url:
+        return
+    from elasticsearch import Elasticsearch
+
+    from projections.search import ElasticsearchUsers
+
+    with Elasticsearch(settings.elasticsearch_url, request_timeout=30) as client:
+        index = ElasticsearchUsers(client, settings.search_index)
+        with engine.connect() as conn:
+            if index.replace_stale(conn):
+                print(
+                    f"search index {settings.search_index}: its documents changed shape; reindexed every user"
+                )
 
 
 def _rebuild_all(settings: Settings, names: list[str]) -> int:

@@ -15,6 +15,7 @@ from projections.lifecycle import Thresholds
 ROLES = frozenset({"producer", "reader", "auditor", "admin"})
 _KAFKA_HOST = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._\-]{0,63}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class ConfigError(Exception):
@@ -35,6 +36,9 @@ class Settings:
     kafka_partitions: int = 4
     search_index: str = "cohortline-users"
     lifecycle: Thresholds = field(default_factory=Thresholds)
+    reporting_currency: str | None = None
+    """The ISO 4217 currency RFM's monetary score ranks customers in; None: the currency of most
+    orders."""
 
     @property
     def embedded(self) -> bool:
@@ -65,6 +69,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "COHORTLINE_ELASTICSEARCH_INDEX", env.get("COHORTLINE_ELASTICSEARCH_INDEX"), "cohortline-users"
         ),
         lifecycle=_lifecycle(env.get("COHORTLINE_LIFECYCLE_DAYS")),
+        reporting_currency=_currency(
+            "COHORTLINE_REPORTING_CURRENCY", env.get("COHORTLINE_REPORTING_CURRENCY")
+        ),
     )
 
 
@@ -136,6 +143,14 @@ def _name(variable: str, value: str | None, default: str) -> str:
         return default
     if not _NAME.match(value):
         raise ConfigError(variable, f"expected lower-case letters, digits, '.', '_' or '-', got {value!r}")
+    return value
+
+
+def _currency(variable: str, value: str | None) -> str | None:
+    if not value:
+        return None
+    if not _CURRENCY.match(value):
+        raise ConfigError(variable, f"expected an ISO 4217 code such as EUR, got {value!r}")
     return value
 
 

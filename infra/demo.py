@@ -18,11 +18,15 @@ from domain.envelope import parse_envelope
 from infra.bootstrap import build_system
 from infra.config import Settings
 from projections.activity import active_users
+from projections.campaigns import campaign_effect
 from projections.lifecycle import STATES, Thresholds, state
 from projections.orders import repurchase
+from projections.overview import overview
 from projections.retention import retention
+from projections.service import satisfaction
 from projections.tracking import progress
 from projections.users import users
+from projections.value import user_revenue
 from streams.local import LocalFollower
 
 START = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday
@@ -36,13 +40,92 @@ TOOLS = ("check_in", "wishlist", "price_alert", "coupon_center")
 
 def demo_events(seed: int = 7) -> list[dict[str, Any]]:
     """Registrations, sessions, scene visits, tool use and orders of a few hundred users over
-    several weeks, in event-time order; deterministic for a seed."""
+    several weeks, a campaign with a control group, and service tickets with ratings, in event-time
+    order; deterministic for a seed."""
     rng = random.Random(seed)
     events: list[dict[str, Any]] = []
     for n in range(USERS):
         events += _user_story(rng, f"u{n:04d}")
+    events += list(_campaign(random.Random(seed + 1), events))
+    events += list(_tickets(random.Random(seed + 2), events))
     events.sort(key=lambda e: e["occurred_at"])
     return events
+
+
+def _campaign(rng: random.Random, stories: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """A spring incentive from week 2 to week 6: a third of the users seen by then are enrolled,
+    half of them into control; the treatment group gets a 5 EUR coupon, redeemed on their next order."""
+    starts, ends = START + timedelta(weeks=2), START + timedelta(weeks=6)
+    campaign = {"campaign_id": "demo-spring", "name": "Spring incentive", "kind": "incentive"}
+    yield _fact(
+        "CampaignCreated",
+        None,
+        starts - timedelta(days=1),
+        {},
+        {**campaign, "starts_at": _text(starts), "ends_at": _text(ends)},
+    )
+    by_user: dict[str, list[dict[str, Any]]] = {}
+    for event in stories:
+        by_user.setdefault(event["user_id"], []).append(event)
+    for user_id, mine in sorted(by_user.items()):
+        seen = [e for e in mine if e["occurred_at"] < _text(ends)]
+        if not seen or rng.random() >= 1 / 3:
+            continue
+        at = max(starts, _parse(min(e["occurred_at"] for e in seen))) + timedelta(hours=rng.randrange(1, 72))
+        if at >= ends:
+            continue
+        group = "control" if rng.random() < 0.5 else "treatment"
+        context = mine[0]["context"]
+        yield _fact("CampaignEnrolled", user_id, at, context, {"campaign_id": "demo-spring", "group": group})
+        if group == "control":
+            continue
+        coupon = f"{user_id}-spring"
+        issued = {"coupon_id": coupon, "campaign_id": "demo-spring", "value": "5.00", "currency": "EUR"}
+        yield _fact("CouponIssued", user_id, at, context, issued)
+        later = [e for e in mine if e["type"] == "OrderPlaced" and e["occurred_at"] > _text(at)]
+        if later:
+            order = min(later, key=lambda e: e["occurred_at"])
+            redeemed = {"coupon_id": coupon, "order_id": order["data"]["order_id"]}
+            yield _fact("CouponRedeemed", user_id, _parse(order["occurred_at"]), context, redeemed)
+    yield _fact("CampaignEnded", None, ends, {}, {"campaign_id": "demo-spring"})
+
+
+def _tickets(rng: random.Random, stories: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """One order in twelve brings a ticket: an agent replies within hours, most are resolved within
+    two days, and most resolved tickets are rated (slow ones lower)."""
+    for event in stories:
+        if event["type"] != "OrderPlaced" or rng.random() >= 1 / 12:
+            continue
+        user_id, context = event["user_id"], event["context"]
+        ticket = f"{event['data']['order_id']}-t"
+        opened = _parse(event["occurred_at"]) + timedelta(days=rng.randrange(1, 5))
+        yield _fact("TicketOpened", user_id, opened, context, {"ticket_id": ticket, "category": "delivery"})
+        replied = opened + timedelta(minutes=rng.randrange(5, 8 * 60))
+        yield _fact("TicketReplied", user_id, replied, context, {"ticket_id": ticket, "by": "agent"})
+        if rng.random() < 0.1:
+            continue
+        hours = rng.expovariate(1 / 20)
+        resolved = replied + timedelta(hours=hours)
+        yield _fact("TicketResolved", user_id, resolved, context, {"ticket_id": ticket})
+        if rng.random() < 0.7:
+            score = max(1, min(5, round(rng.gauss(4.6 - hours / 25, 0.8))))
+            rated = resolved + timedelta(hours=1)
+            yield _fact("SatisfactionRated", user_id, rated, context, {"score": score, "ticket_id": ticket})
+
+
+def _fact(
+    type_: str, user_id: str | None, at: datetime, context: dict[str, Any], data: dict[str, Any]
+) -> dict[str, Any]:
+    fact = {"type": type_, "occurred_at": _text(at), "data": data, "context": context}
+    return fact if user_id is None else {**fact, "user_id": user_id}
+
+
+def _text(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def _user_story(rng: random.Random, user_id: str) -> Iterator[dict[str, Any]]:
@@ -51,13 +134,7 @@ def _user_story(rng: random.Random, user_id: str) -> Iterator[dict[str, Any]]:
     end = START + timedelta(weeks=WEEKS)
 
     def fact(type_: str, at: datetime, data: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {
-            "type": type_,
-            "user_id": user_id,
-            "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "data": data or {},
-            "context": context,
-        }
+        return _fact(type_, user_id, at, context, data or {})
 
     if rng.random() < 0.7:
         yield fact("UserRegistered", first, {"channel": context["channel"]})
@@ -109,6 +186,7 @@ def run_demo(settings: Settings, out: Callable[[str], None] = print) -> None:
         out(f"Cohortline demo — {path}")
         out(f"recorded {len(raw)} events in {recorded_s:.1f} s; projected them in {projected_s:.1f} s")
         _summary(system, out)
+        _levers(system, out)
     finally:
         system.close()
 
@@ -117,9 +195,11 @@ def _summary(system: Any, out: Callable[[str], None]) -> None:
     first, last = START.date(), (START + timedelta(weeks=WEEKS, days=-1)).date()
     with system.engine.connect() as conn:
         applied = progress(conn, "analytics", None)
-        total, buyers, revenue = conn.execute(
-            select(func.count(), func.count(users.c.first_order_at), func.sum(users.c.net_revenue))
-        ).one()
+        total, buyers = conn.execute(select(func.count(), func.count(users.c.first_order_at))).one()
+        net = user_revenue.c
+        revenue = conn.execute(
+            select(net.currency, func.sum(net.net)).group_by(net.currency).order_by(net.currency)
+        ).all()
         cohorts = retention(conn, "week", "first_seen", "active", "on", first, last, 7, applied.watermark)
         weekly = active_users(conn, "week", first, last, "active")
         repeat = repurchase(conn, first, last)
@@ -129,7 +209,8 @@ def _summary(system: Any, out: Callable[[str], None]) -> None:
         for r in rows
     )
     out(f"read models at position {applied.position}, watermark {applied.watermark:%Y-%m-%d %H:%M} UTC")
-    out(f"users: {total}, customers: {buyers}, net revenue: EUR {Decimal(revenue or 0) / 10000:,.2f}")
+    money = ", ".join(f"{currency} {Decimal(amount) / 10000:,.2f}" for currency, amount in revenue)
+    out(f"users: {total}, customers: {buyers}, net revenue: {money or 'none'}")
     out("")
     out("weekly retention (first seen cohort, any activity, share active in week k)")
     out("cohort        size   " + "".join(f"{'k=' + str(k):>7}" for k in range(8)))
@@ -143,3 +224,67 @@ def _summary(system: Any, out: Callable[[str], None]) -> None:
         f"repurchase: {repeat['repeat_customers']} of {repeat['customers']} customers ordered again "
         f"({repeat['repurchase_rate']:.1%}); median {repeat['median_days_between_orders']} days between orders"
     )
+
+
+def _levers(system: Any, out: Callable[[str], None]) -> None:
+    """Which lever kept them: the campaign's uplift, service by month, and the four dimensions of
+    the last four weeks against the four before."""
+    last = (START + timedelta(weeks=WEEKS, days=-1)).date()
+    with system.engine.connect() as conn:
+        watermark = progress(conn, "analytics", None).watermark
+        effect = campaign_effect(conn, "demo-spring", watermark)
+        service = satisfaction(conn, "month", START.date(), last, watermark)
+        dimensions = overview(conn, last - timedelta(days=27), last, watermark)
+    assert effect is not None
+    out("")
+    out(f"campaign {effect['campaign']['name']!r}: treatment vs control (uplift, 95 % interval)")
+    for name in ("ordered_7d", "ordered_30d", "active_after_30d"):
+        treated, control = effect["groups"]["treatment"][name], effect["groups"]["control"][name]
+        uplift = effect["uplift"][name]
+        interval = (
+            "n/a"
+            if uplift["ci95"] is None
+            else f"{uplift['ci95'][0] * 100:+.1f} .. {uplift['ci95'][1] * 100:+.1f} pt"
+        )
+        out(
+            f"  {name:<17} {_percent(treated):>7} vs {_percent(control):>7}   {_signed(uplift['value'])}  [{interval}]"
+        )
+    out(f"  coupons redeemed: {effect['groups']['treatment']['coupons_redeemed']}")
+    out("")
+    out("service by month: opened, resolved, median hours to resolve, ratings, CSAT")
+    for row in service["series"]:
+        hours = row["median_resolution_hours"]
+        out(
+            f"  {row['period']}  {row['opened']:>4} {row['resolved']:>4}  {'-' if hours is None else f'{hours:6.1f}'}"
+            f"  {row['ratings']:>4}  {_percent(row['csat'])}"
+        )
+    out("")
+    out("the last four weeks (and the four before): scale, efficiency, quality, value")
+    now, before = dimensions, dimensions["previous"]
+    for dimension, name in (
+        ("scale", "active_users"),
+        ("scale", "new_users"),
+        ("efficiency", "repurchase_rate"),
+        ("quality", "csat"),
+        ("value", "net_revenue"),
+        ("value", "arpu"),
+    ):
+        out(
+            f"  {dimension:<10} {name:<16} {_figure(now[dimension][name]):>14}   ({_figure(before[dimension][name])})"
+        )
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.1%}"
+
+
+def _signed(share: float | None) -> str:
+    return "  n/a" if share is None else f"{share * 100:+5.1f} pt"
+
+
+def _figure(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{currency} {amount}" for currency, amount in value.items()) or "-"
+    if isinstance(value, float):
+        return _percent(value)
+    return "-" if value is None else str(value)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, Connection, Date, Index, Integer, String, Table, and_, case, func, select
@@ -275,3 +275,17 @@ def users_per_period(
 
 def _flag(condition: Any) -> Any:
     return case((condition, 1), else_=0)
+
+
+def last_active_times(conn: Connection, user_ids: Iterable[str]) -> dict[str, datetime]:
+    """Each user's latest activity event time: they have an activity on or after an instant when it
+    is at or after it."""
+    found: dict[str, datetime] = {}
+    ids = sorted(user_ids)
+    u = users.c
+    for first in range(0, len(ids), 1000):
+        query = select(u.user_id, u.last_active_at).where(
+            u.user_id.in_(ids[first : first + 1000]), u.last_active_at.isnot(None)
+        )
+        found.update({user: at.replace(tzinfo=UTC) for user, at in conn.execute(query)})
+    return found

@@ -1,5 +1,6 @@
-"""The retention and activity projection: user state, activity periods, orders and cohort cells,
-applied together in one transaction (the cohort cells need each user's row before and after)."""
+"""The analytics projection: user state, activity periods, orders, cohort cells, money, campaigns
+and service, applied together in one transaction (the cohort cells need each user's row before and
+after)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from sqlalchemy import Connection, Table, bindparam
 
 from domain.catalogue import SYSTEM_TYPES
 from projections.activity import PeriodKey, apply_periods, period_counts, periods_of_users, user_periods
+from projections.campaigns import apply_campaigns, campaign_members, campaigns, coupon_redemptions, coupons
 from projections.lifecycle import Thresholds, resurrection_day
 from projections.orders import apply_orders, orders
 from projections.records import EventRecord
 from projections.retention import apply_cohorts, cohort_last, cohort_returns, cohort_sizes
+from projections.search import attach_net_revenue
+from projections.service import apply_service, ratings, tickets
 from projections.users import fold, upsert_deltas, user_rows, users
-from projections.value import apply_value, pending_payments, revenue_cells, user_revenue
+from projections.value import apply_value, payments, pending_payments, revenue_cells, user_revenue
 
 
 class AnalyticsProjection:
@@ -36,12 +40,21 @@ class AnalyticsProjection:
         revenue_cells,
         user_revenue,
         pending_payments,
+        payments,
+        campaigns,
+        campaign_members,
+        coupons,
+        coupon_redemptions,
+        tickets,
+        ratings,
     )
 
     def apply(self, conn: Connection, events: Sequence[EventRecord]) -> dict[str, dict[str, Any]]:
         """Apply a batch of new events; returns the rows of the users it changed, as they are now.
         Events Cohortline records itself (an erasure) change no number."""
         events = [e for e in events if e.type not in SYSTEM_TYPES]
+        apply_campaigns(conn, events)
+        apply_service(conn, events)
         deltas = fold(events)
         if not deltas:
             return {}
@@ -53,6 +66,7 @@ class AnalyticsProjection:
         apply_cohorts(conn, before, after, new_periods)
         for user_id, day in self._resurrections(conn, before, new_periods).items():
             after[user_id]["resurrected_on"] = day
+        attach_net_revenue(conn, after.values())
         return after
 
     def _resurrections(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Column, Connection, DateTime, Index, String, Table, and_, func, select
 
+from projections.periods import day_bounds
 from projections.records import EventRecord
 from projections.schema import metadata, naive_utc
 from projections.sql import upsert_rows
@@ -44,7 +45,8 @@ def repurchase(conn: Connection, start: date, end: date) -> dict[str, Any]:
     """Customers with 2+ orders placed in the range over those with 1+, and the days between a
     customer's consecutive orders in the range."""
     c = orders.c
-    in_range = and_(c.placed_at >= _midnight(start), c.placed_at < _midnight(end + timedelta(days=1)))
+    first, after = day_bounds(start, end)
+    in_range = and_(c.placed_at >= first, c.placed_at < after)
     previous = func.lag(c.placed_at, type_=DateTime()).over(
         partition_by=c.user_id, order_by=(c.placed_at, c.order_id)
     )
@@ -77,5 +79,13 @@ def percentile(sorted_values: list[float], fraction: float) -> float | None:
     return round(sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low), 2)
 
 
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day)
+def order_times(conn: Connection, user_ids: Iterable[str]) -> dict[str, list[datetime]]:
+    """Each of these users' order placement times (UTC)."""
+    found: dict[str, list[datetime]] = {}
+    ids = sorted(user_ids)
+    c = orders.c
+    for first in range(0, len(ids), 1000):
+        query = select(c.user_id, c.placed_at).where(c.user_id.in_(ids[first : first + 1000]))
+        for user, at in conn.execute(query):
+            found.setdefault(user, []).append(at.replace(tzinfo=UTC))
+    return found

@@ -62,3 +62,9 @@ def end_of(granularity: Granularity, period: date) -> datetime:
     """The instant the period ends (the next one's first moment), in UTC."""
     following = shift(granularity, period, 1)
     return datetime(following.year, following.month, following.day, tzinfo=UTC)
+
+
+def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """[from 00:00, to 24:00) UTC as naive datetimes, the form read models store times in."""
+    after = end + timedelta(days=1)
+    return datetime(start.year, start.month, start.day), datetime(after.year, after.month, after.day)

@@ -1,7 +1,9 @@
 """RFM scores and segments (metrics.md "RFM") at the watermark.
 
 Recency is the days since the last order (UTC calendar days), frequency the orders placed, monetary
-the net revenue. Each is scored 1-5 by quintile among the customers with an order: a customer whose
+the net revenue in the reporting currency (money is never converted: a customer without payments in
+it has 0; the currency is configured, or else the one of most orders, ties to the first code). Each
+is scored 1-5 by quintile among the customers with an order: a customer whose
 value is better than `w` of the `n` customers scores `1 + floor(5 * w / n)`. Ties score alike, so
 the many one-time buyers of a shop all get frequency 1 (what the segment map expects of them),
 and the same history always gives the same scores.
@@ -21,11 +23,14 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, and_, func, select
 
+from projections.money import rounded_money
+from projections.orders import orders
 from projections.rules import Compare, Rule, all_of, any_of, present
 from projections.schema import aware_utc
 from projections.users import money, users
+from projections.value import user_revenue
 
 SEGMENT_NAMES = {
     "champions": "Champions",
@@ -79,18 +84,20 @@ def score(value: Any, cuts: Sequence[Any]) -> int:
 
 @dataclass(frozen=True)
 class Cuts:
-    """The cut points of the three scores among `customers` customers."""
+    """The cut points of the three scores among `customers` customers; monetary in 1/10,000 units of
+    `currency`, the reporting currency (None while no order is known)."""
 
     customers: int
     last_order_days: tuple[date, ...] = ()
     orders: tuple[int, ...] = ()
-    net_revenue: tuple[int, ...] = ()
+    monetary: tuple[int, ...] = ()
+    currency: str | None = None
 
-    def scores(self, last_order_at: datetime, orders: int, net_revenue: int) -> tuple[int, int, int]:
+    def scores(self, last_order_at: datetime, orders: int, monetary: int) -> tuple[int, int, int]:
         return (
             score(aware_utc(last_order_at).date(), self.last_order_days),  # type: ignore[union-attr]
             score(orders, self.orders),
-            score(net_revenue, self.net_revenue),
+            score(monetary, self.monetary),
         )
 
 
@@ -165,17 +172,33 @@ def _empty(low: Any, high: Any) -> bool:
     return low is not None and high is not None and high <= low
 
 
-def rfm_cuts(conn: Connection) -> Cuts:
-    """The cut points over the user read model now."""
+def reporting_currency(conn: Connection, configured: str | None = None) -> str | None:
+    """The currency monetary is ranked in: `configured`, or else the currency of most orders (the
+    first code by code point among those tied); None while no order is known."""
+    if configured is not None:
+        return configured
+    c = orders.c
+    counts = conn.execute(
+        select(c.currency, func.count()).where(c.currency.isnot(None)).group_by(c.currency)
+    ).all()
+    return min(counts, key=lambda found: (-found[1], found[0]))[0] if counts else None
+
+
+def rfm_cuts(conn: Connection, currency: str | None = None) -> Cuts:
+    """The cut points over the read models now, monetary in `currency` (configured) or else in the
+    currency of most orders (reporting_currency)."""
     c = users.c
+    currency = reporting_currency(conn, currency)
     customers = conn.execute(select(func.count()).where(c.orders > 0)).scalar_one()
     if customers == 0:
-        return Cuts(0)
+        return Cuts(0, currency=currency)
     wanted = [i + 1 for i in cut_indexes(customers)]
+    net = user_revenue.c
+    with_revenue = users.outerjoin(user_revenue, and_(net.user_id == c.user_id, net.currency == currency))
 
     def values(column: Any) -> tuple[Any, ...]:
         rank = func.row_number().over(order_by=column).label("rank")
-        ranked = select(column.label("value"), rank).where(c.orders > 0).subquery()
+        ranked = select(column.label("value"), rank).select_from(with_revenue).where(c.orders > 0).subquery()
         found = dict(
             conn.execute(
                 select(ranked.c.rank, ranked.c.value).where(ranked.c.rank.in_(sorted(set(wanted))))
@@ -184,13 +207,16 @@ def rfm_cuts(conn: Connection) -> Cuts:
         return tuple(found[r] for r in wanted)
 
     days = tuple(aware_utc(at).date() for at in values(c.last_order_at))  # type: ignore[union-attr]
-    return Cuts(customers, days, values(c.orders), values(c.net_revenue))
+    monetary = values(func.coalesce(net.net, 0))
+    return Cuts(customers, days, values(c.orders), tuple(int(m) for m in monetary), currency)
 
 
 class CutsCache:
-    """The cut points of the latest read-model version asked for (shared by request threads)."""
+    """The cut points of the latest read-model version asked for (shared by request threads), with
+    monetary in `currency` (configured) or else in the currency of most orders."""
 
-    def __init__(self) -> None:
+    def __init__(self, currency: str | None = None) -> None:
+        self.currency = currency
         self._lock = threading.Lock()
         self._version: Any = None
         self._cuts: Cuts | None = None
@@ -209,21 +235,26 @@ class CutsCache:
 
         def compute() -> Cuts:
             with engine.connect() as conn:
-                return rfm_cuts(conn)
+                return rfm_cuts(conn, self.currency)
 
         return self.get(version, compute)
 
 
 def present_rfm(user: dict[str, Any], watermark: datetime, cuts: Cuts) -> dict[str, Any] | None:
-    """The presented user's RFM at the watermark; None for a user without orders."""
+    """The RFM at the watermark of a user as the search documents hold it (net revenue exact, per
+    currency: projections.search.user_document); None for a user without orders. Monetary is their
+    net revenue in the reporting currency (`currency`), 0 without any, shown as money."""
     if not user["orders"] or user["last_order_at"] is None:
         return None
     last_order_at = datetime.fromisoformat(user["last_order_at"])
-    r, f, m = cuts.scores(last_order_at, user["orders"], money(Decimal(user["net_revenue"])))
+    held = user["net_revenue"].get(cuts.currency) if cuts.currency is not None else None
+    monetary = money(Decimal(held)) if held is not None else 0
+    r, f, m = cuts.scores(last_order_at, user["orders"], monetary)
     return {
         "recency_days": (aware_utc(watermark).date() - aware_utc(last_order_at).date()).days,  # type: ignore[union-attr]
         "frequency": user["orders"],
-        "monetary": user["net_revenue"],
+        "monetary": rounded_money(monetary),
+        "currency": cuts.currency,
         "r": r,
         "f": f,
         "m": m,

@@ -49,8 +49,9 @@ class Projection(Protocol):
     tables: tuple[Table, ...]
 
     def apply(self, conn: Connection, events: Sequence[EventRecord]) -> Mapping[str, Mapping[str, Any]]:
-        """Apply new events; returns the user rows they changed, as they are now. Raises
-        InvalidEvent for an event it cannot hold."""
+        """Apply new events; returns the user rows they changed, as they are now, with their net
+        revenue per currency (projections.search.attach_net_revenue). Raises InvalidEvent for an
+        event it cannot hold."""
 
 
 class SearchSink(Protocol):

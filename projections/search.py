@@ -10,9 +10,10 @@ cursor (projections.cursors)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -21,6 +22,7 @@ from domain.envelope import format_timestamp
 from projections.cursors import SortKey, decode_cursor, encode_cursor, key_of
 from projections.failures import DocumentRejected, TransientError
 from projections.lifecycle import Thresholds, lifecycle_rule, state
+from projections.money import rounded_money
 from projections.rfm import Box, Cuts, boxes_rule, present_rfm, segment_rule
 from projections.rules import (
     NOBODY,
@@ -35,7 +37,8 @@ from projections.rules import (
 from projections.rules_elasticsearch import to_elasticsearch
 from projections.rules_sql import code_points, to_millisecond, to_sql
 from projections.schema import money_text
-from projections.users import users
+from projections.users import money, users
+from projections.value import user_revenue
 
 MAX_PAGE = 100
 INDEX_MAPPING: dict[str, Any] = {
@@ -48,7 +51,7 @@ INDEX_MAPPING: dict[str, Any] = {
         "last_active_at": {"type": "date"},
         "last_order_at": {"type": "date"},
         "orders": {"type": "integer"},
-        "net_revenue": {"type": "keyword", "index": False},
+        "net_revenue": {"type": "object", "enabled": False},
         "points": {"type": "long"},
         "open_tickets": {"type": "integer"},
         "country": {"type": "keyword"},
@@ -136,10 +139,14 @@ class ElasticsearchUsers:
         self.index = index
 
     def ensure_index(self) -> None:
-        """Create the index unless it exists; another process creating it meanwhile is fine."""
+        """Create the index unless it exists; another process creating it meanwhile is fine.
+        StaleIndex when it exists with an older shape of the documents (`cohortline migrate`
+        replaces it: replace_stale)."""
         from elasticsearch import BadRequestError
 
         if self.client.indices.exists(index=self.index):
+            if self.stale():
+                raise StaleIndex(self.index)
             return
         try:
             self.client.indices.create(
@@ -151,7 +158,28 @@ class ElasticsearchUsers:
             if e.error != "resource_already_exists_exception":
                 raise
 
+    def stale(self) -> bool:
+        """The index exists, but its mapping holds a field of INDEX_MAPPING in another shape (an
+        Elasticsearch field cannot change type in place)."""
+        held = self.client.indices.get_mapping(index=self.index)
+        properties = next(iter(held.values()))["mappings"].get("properties", {})
+        return any(
+            _field_shape(properties.get(name, {})) != _field_shape(spec)
+            for name, spec in INDEX_MAPPING["properties"].items()
+        )
+
+    def replace_stale(self, conn: Connection) -> bool:
+        """When the index is stale, delete it, create it anew and index every user row into it
+        (`cohortline migrate`, before the services start again); True when it did."""
+        if not self.client.indices.exists(index=self.index) or not self.stale():
+            return False
+        self.client.indices.delete(index=self.index)
+        self.ensure_index()
+        self.reindex(conn)
+        return True
+
     def index_rows(self, rows: Iterable[Mapping[str, Any]], version_type: str = "external") -> None:
+        """Index the documents of user rows that carry their net revenue (attach_net_revenue)."""
         operations: list[dict[str, Any]] = []
         for row in rows:
             doc = user_document(row)
@@ -183,13 +211,15 @@ class ElasticsearchUsers:
         c = users.c
         after = ""
         while True:
-            rows = (
-                conn.execute(select(users).where(c.user_id > after).order_by(c.user_id).limit(1000))
-                .mappings()
-                .all()
-            )
+            rows = [
+                dict(row)
+                for row in conn.execute(
+                    select(users).where(c.user_id > after).order_by(c.user_id).limit(1000)
+                ).mappings()
+            ]
             if not rows:
                 return
+            attach_net_revenue(conn, rows)
             self.index_rows(rows, version_type="external_gte")
             after = rows[-1]["user_id"]
 
@@ -215,6 +245,21 @@ class ElasticsearchUsers:
         page = hits[:size]
         cursor = encode_cursor(_es_key(page[-1]["sort"])) if len(hits) > size else None
         return UserPage([h["_source"] for h in page], cursor)
+
+
+class StaleIndex(Exception):
+    """The user index holds documents of an older shape: `cohortline migrate` replaces it."""
+
+    def __init__(self, index: str):
+        super().__init__(
+            f"the search index {index!r} holds user documents of an older shape: run `cohortline migrate` "
+            "(with the same COHORTLINE_ELASTICSEARCH_URL and _INDEX) to replace and refill it"
+        )
+        self.index = index
+
+
+def _field_shape(spec: Mapping[str, Any]) -> tuple[Any, Any]:
+    return spec.get("type", "object"), spec.get("enabled", True)
 
 
 _ES_MISSING_DESC = -(2**63)
@@ -277,16 +322,32 @@ class SqlUsers:
         )
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(stmt).mappings()]
-        page = rows[:size]
+            page = rows[:size]
+            attach_net_revenue(conn, page)
         cursor = None
         if len(rows) > size:
             cursor = encode_cursor(key_of(page[-1]["last_active_at"], page[-1]["user_id"]))
         return UserPage([user_document(r) for r in page], cursor)
 
 
+def attach_net_revenue(conn: Connection, rows: Iterable[MutableMapping[str, Any]]) -> None:
+    """Set each user row's `net_revenue` to what rm_user_revenue holds for the user: currency → net
+    revenue in 1/10,000 units, a currency without any payment or refund left out (`{}` for none).
+    The rows of rm_users do not carry it; user_document needs it."""
+    by_user = {row["user_id"]: row for row in rows}
+    for row in by_user.values():
+        row["net_revenue"] = {}
+    ids = sorted(by_user)
+    c = user_revenue.c
+    for start in range(0, len(ids), 1000):
+        query = select(c.user_id, c.currency, c.net).where(c.user_id.in_(ids[start : start + 1000]))
+        for user_id, currency, net in conn.execute(query):
+            by_user[user_id]["net_revenue"][currency] = net
+
+
 def user_document(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A user row as both search backends hold and return it (and the API shows it): times in RFC
-    3339, money as decimal text."""
+    """A user row with its net revenue (attach_net_revenue) as both search backends hold and return
+    it: times in RFC 3339, money as exact decimal text per currency (user_state presents it)."""
     return {
         "user_id": row["user_id"],
         "first_seen_at": format_timestamp(row["first_seen_at"]),
@@ -295,7 +356,7 @@ def user_document(row: Mapping[str, Any]) -> dict[str, Any]:
         "last_active_at": format_timestamp(row["last_active_at"]),
         "last_order_at": format_timestamp(row["last_order_at"]),
         "orders": row["orders"],
-        "net_revenue": money_text(row["net_revenue"]),
+        "net_revenue": {currency: money_text(net) for currency, net in sorted(row["net_revenue"].items())},
         "points": row["points"],
         "open_tickets": row["open_tickets"],
         "country": row["country"],
@@ -306,19 +367,28 @@ def user_document(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def present_user(user: Mapping[str, Any]) -> dict[str, Any]:
+    """A user document as the API shows it (before lifecycle and RFM): money per currency rounded
+    half-even to 2 places (metrics.md "Conventions")."""
+    held = user["net_revenue"]
+    return {**user, "net_revenue": {c: rounded_money(money(Decimal(held[c]))) for c in sorted(held)}}
+
+
 def user_state(
     user: dict[str, Any], watermark: datetime | None, thresholds: Thresholds, cuts: Cuts
 ) -> dict[str, Any]:
-    """The presented user with its lifecycle state and RFM at the watermark (metrics.md "User
-    state"); both are relative to the watermark, so they are derived when asked, not stored."""
+    """The user of a search document, presented, with its lifecycle state and RFM at the watermark
+    (metrics.md "User state"); both are relative to the watermark, so they are derived when asked,
+    not stored. RFM ranks the exact amounts; only what is shown is rounded."""
+    shown = present_user(user)
     if watermark is None:
-        return {**user, "lifecycle": None, "segment": None, "rfm": None}
+        return {**shown, "lifecycle": None, "segment": None, "rfm": None}
     first = datetime.fromisoformat(user["first_seen_at"])
     last = datetime.fromisoformat(user["last_active_at"]) if user["last_active_at"] else None
     back = date.fromisoformat(user["resurrected_on"]) if user["resurrected_on"] else None
     rfm = present_rfm(user, watermark, cuts)
     return {
-        **user,
+        **shown,
         "lifecycle": state(first, last, back, watermark, thresholds),
         "segment": rfm["segment"] if rfm else None,
         "rfm": rfm,

@@ -1,6 +1,8 @@
 """The user state read model (metrics.md "User state"): one row per user. `channel` and
 `first_country` are first-touch (the user's earliest event that names them: what cohort breakdowns
-use); `country` and `tier` are the latest.
+use); `country` and `tier` are the latest. Net revenue is not here: it is per currency of the order,
+kept by projections.value (`rm_user_revenue`) and attached to the rows for the search documents
+(projections.search.attach_net_revenue).
 
 Every column merges commutatively (min, max, sum, or latest by event time then position), so the
 row is the same whatever order the events arrive in."""
@@ -30,7 +32,6 @@ users = Table(
     Column("last_active_at", DateTime()),
     Column("last_order_at", DateTime()),
     Column("orders", Integer, nullable=False),
-    Column("net_revenue", BigInteger, nullable=False),
     Column("points", BigInteger, nullable=False),
     Column("open_tickets", Integer, nullable=False),
     Column("country", String(2)),
@@ -58,7 +59,6 @@ class UserDelta:
     last_active_at: datetime | None = None
     last_order_at: datetime | None = None
     orders: int = 0
-    net_revenue: int = 0
     points: int = 0
     open_tickets: int = 0
     country: str | None = None
@@ -146,14 +146,6 @@ def _placed(delta: UserDelta, event: EventRecord) -> None:
     delta.last_order_at = _max(delta.last_order_at, event.occurred_at)
 
 
-def _paid(delta: UserDelta, event: EventRecord) -> None:
-    delta.net_revenue += event_money(event)
-
-
-def _refunded(delta: UserDelta, event: EventRecord) -> None:
-    delta.net_revenue -= event_money(event)
-
-
 def _tier(delta: UserDelta, event: EventRecord) -> None:
     key = (event.occurred_at, event.position)
     if delta.tier_key is None or key > delta.tier_key:
@@ -177,8 +169,6 @@ def _tickets(change: int) -> Any:
 _TYPE_EFFECTS = {
     "UserRegistered": _registered,
     "OrderPlaced": _placed,
-    "OrderPaid": _paid,
-    "OrderRefunded": _refunded,
     "MembershipChanged": _tier,
     "PointsEarned": _points(+1),
     "PointsRedeemed": _points(-1),
@@ -216,7 +206,6 @@ def upsert_deltas(conn: Connection, deltas: list[UserDelta]) -> dict[str, dict[s
                 "last_active_at": greatest(c.last_active_at, new.last_active_at),
                 "last_order_at": greatest(c.last_order_at, new.last_order_at),
                 "orders": c.orders + new.orders,
-                "net_revenue": c.net_revenue + new.net_revenue,
                 "points": c.points + new.points,
                 "open_tickets": c.open_tickets + new.open_tickets,
                 **_latest("country", c, new, newest=True),

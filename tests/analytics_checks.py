@@ -7,18 +7,19 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from projections.activity import active_users, frequency, lifecycle_counts, stickiness
+from projections.campaigns import campaign_effect, campaign_list
 from projections.orders import repurchase
+from projections.overview import overview
 from projections.records import EventRecord
 from projections.retention import retention
 from projections.rfm import present_rfm, rfm_cuts
-from projections.search import user_document
-from projections.users import users
-from projections.value import revenue
+from projections.service import satisfaction
+from projections.value import ltv, revenue
 from tests import reference
-from tests.properties import as_reference
+from tests.properties import as_reference, user_documents
 
 START, END = date(2011, 1, 1), date(2011, 4, 30)
 FILTERS = (
@@ -31,26 +32,40 @@ FILTERS = (
 )
 
 
+RETENTION_CASES = [
+    (granularity, periods, definition, returns, mode, breakdown)
+    for granularity, periods in (("day", 20), ("week", 8), ("month", 4))
+    for definition in ("first_seen", "signup", "first_order")
+    for returns in ("active", "order")
+    for mode in ("on", "on_or_after")
+    for breakdown in (None, "channel", "country")
+]
+"""Every combination of retention parameters (with the periods asked for each granularity)."""
+
+
 def assert_read_models_equal_reference(
     engine: Engine,
     events: Iterable[EventRecord | reference.Event],
     start: date = START,
     end: date = END,
+    retention_cases: Iterable[tuple[Any, ...]] = RETENTION_CASES,
 ) -> None:
     """Every report read from the read models of `engine` equals the definitions over `events`
-    (records read from the log, or the reference's events as the sender wrote them)."""
+    (records read from the log, or the reference's events as the sender wrote them); retention
+    for `retention_cases` (a property test draws some of them per history)."""
     history = as_reference(events)
     watermark = reference.watermark_of(history)
     with engine.connect() as conn:
         _assert_activity_equal(conn, history, start, end)
         # a range that starts and ends inside a week and a month
         _assert_activity_equal(conn, history, start + timedelta(days=4), start + timedelta(days=46))
-        _assert_retention_equal(conn, history, start, end, watermark)
+        _assert_retention_equal(conn, history, start, end, watermark, retention_cases)
         _same(rfm_of_every_customer(conn, watermark), reference.rfm(history, watermark), "rfm")
         for first, last in ((start, end), _month_after(start)):
             asked = (first, last)
             _same(repurchase(conn, *asked), reference.repurchase(history, *asked), "repurchase", asked)
-        _assert_value_equal(conn, history, start, end)
+        _assert_value_equal(conn, history, start, end, watermark)
+        _assert_levers_equal(conn, history, start, end, watermark)
 
 
 def _same(got: Any, want: Any, *asked: Any) -> None:
@@ -77,40 +92,56 @@ def _assert_activity_equal(conn: Connection, history: list[reference.Event], sta
     _same(stickiness(conn, *asked), reference.stickiness(history, *asked), "stickiness", asked)
 
 
-def _assert_value_equal(conn: Connection, history: list[reference.Event], start: date, end: date) -> None:
+def _assert_value_equal(
+    conn: Connection, history: list[reference.Event], start: date, end: date, watermark: datetime
+) -> None:
     for granularity in ("day", "week", "month"):
         asked = (granularity, start, end)
         _same({"series": revenue(conn, *asked)}, reference.revenue(history, *asked), "revenue", asked)
+    for granularity, periods in (("week", 6), ("month", None)):
+        for definition in ("first_seen", "signup", "first_order"):
+            asked = (granularity, definition, start, end, periods, watermark)
+            _same({"cohorts": ltv(conn, *asked)}, reference.ltv(history, *asked), "ltv", asked)
+
+
+def _assert_levers_equal(
+    conn: Connection, history: list[reference.Event], start: date, end: date, watermark: datetime
+) -> None:
+    """Campaigns, service and the overview (metrics.md "Campaigns", "Customer service", "Overview")."""
+    listed = reference.campaigns(history)
+    _same({"campaigns": campaign_list(conn)}, listed, "campaigns")
+    for campaign_id in [c["campaign_id"] for c in listed["campaigns"]] + ["never-declared"]:
+        want = reference.campaign_effect(history, campaign_id, watermark)
+        _same(campaign_effect(conn, campaign_id, watermark), want, "effect", campaign_id)
+    for granularity in ("week", "month"):
+        asked = (granularity, start, end, watermark)
+        _same(satisfaction(conn, *asked), reference.satisfaction(history, *asked), "satisfaction", asked)
+    for asked in (
+        (start, end, watermark),
+        (start + timedelta(days=20), start + timedelta(days=46), watermark),
+    ):
+        _same(overview(conn, *asked), reference.overview(history, *asked), "overview", asked)
 
 
 def _assert_retention_equal(
-    conn: Connection, history: list[reference.Event], start: date, end: date, watermark: datetime
+    conn: Connection,
+    history: list[reference.Event],
+    start: date,
+    end: date,
+    watermark: datetime,
+    cases: Iterable[tuple[Any, ...]],
 ) -> None:
-    for granularity, periods in (("day", 20), ("week", 8), ("month", 4)):
-        for definition in ("first_seen", "signup", "first_order"):
-            for returns in ("active", "order"):
-                for mode in ("on", "on_or_after"):
-                    for breakdown in (None, "channel", "country"):
-                        asked = (
-                            granularity,
-                            definition,
-                            returns,
-                            mode,
-                            start,
-                            end,
-                            periods,
-                            watermark,
-                            breakdown,
-                        )
-                        _same(retention(conn, *asked), reference.retention(history, *asked), asked)
+    for granularity, periods, definition, returns, mode, breakdown in cases:
+        asked = (granularity, definition, returns, mode, start, end, periods, watermark, breakdown)
+        _same(retention(conn, *asked), reference.retention(history, *asked), asked)
 
 
 def rfm_of_every_customer(conn: Connection, watermark: datetime) -> dict[str, dict[str, Any]]:
     """user → RFM as the API presents it, for every user with an order."""
     cuts = rfm_cuts(conn)
     found = {}
-    for row in conn.execute(select(users)).mappings():
-        rfm = present_rfm(user_document(dict(row)), watermark, cuts)
+    for user_id, document in user_documents(conn).items():
+        rfm = present_rfm(document, watermark, cuts)
         if rfm is not None:
-            found[row["user_id"]] = rfm
+            found[user_id] = rfm
     return found

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from domain.application import BLANK_CREATED_ON
 from domain.envelope import parse_envelope
@@ -20,7 +20,7 @@ from domain.model import STREAM_CLASSES, StreamAggregate, stream_id
 from projections.analytics import AnalyticsProjection
 from projections.records import EventRecord
 from projections.schema import metadata
-from projections.search import user_document
+from projections.search import attach_net_revenue, present_user, user_document
 from projections.users import users
 from tests import reference
 
@@ -88,8 +88,8 @@ class HistoryBuilder:
     orders: dict[str, Order] = field(default_factory=dict)
     coupons: dict[str, Entity] = field(default_factory=dict)
     tickets: dict[str, Entity] = field(default_factory=dict)
-    campaigns: dict[str, bool] = field(default_factory=dict)
-    """campaign → ended"""
+    campaigns: dict[str, datetime | None] = field(default_factory=dict)
+    """campaign → the event time of its end"""
     enrolled: set[tuple[str, str]] = field(default_factory=set)
     times: dict[str, list[datetime]] = field(default_factory=dict)
     """user → the times of their events so far"""
@@ -114,7 +114,7 @@ class HistoryBuilder:
         found += ["TicketReplied"] * 2 if self._mine(self.tickets, user) else []
         found += ["TicketResolved"] * 2 if self._mine(self.tickets, user, open_only=True) else []
         found += ["CampaignCreated"] if len(self.campaigns) < 2 else []
-        found += ["CampaignEnded"] if any(not ended for ended in self.campaigns.values()) else []
+        found += ["CampaignEnded"] if any(end is None for end in self.campaigns.values()) else []
         found += ["CampaignEnrolled"] * 2 if self._enrollable(user) else []
         return found
 
@@ -123,9 +123,9 @@ class HistoryBuilder:
         return sorted(k for k, e in entities.items() if e.user_id == user and not (open_only and e.done))
 
     def _enrollable(self, user: str) -> list[str]:
-        return sorted(
-            c for c, ended in self.campaigns.items() if not ended and (c, user) not in self.enrolled
-        )
+        """Campaigns the user is not in: open ones, and ended ones for an enrolment that happened
+        before the end and arrives late (events.md)."""
+        return sorted(c for c in self.campaigns if (c, user) not in self.enrolled)
 
     # time, money and context
 
@@ -348,7 +348,7 @@ class HistoryBuilder:
 
     def _CampaignCreated(self, user: str) -> None:  # noqa: N802
         campaign_id = f"k{len(self.campaigns) + 1}"
-        self.campaigns[campaign_id] = False
+        self.campaigns[campaign_id] = None
         at = self._instant()
         kind = self.draw(st.sampled_from(["activity", "benefit", "incentive"]))
         self._add(
@@ -362,15 +362,18 @@ class HistoryBuilder:
         )
 
     def _CampaignEnded(self, user: str) -> None:  # noqa: N802
-        campaign_id = self._pick([c for c, ended in self.campaigns.items() if not ended])
-        self.campaigns[campaign_id] = True
-        self._add("CampaignEnded", None, self._instant(), campaign_id=campaign_id)
+        campaign_id = self._pick([c for c, end in self.campaigns.items() if end is None])
+        end = self.campaigns[campaign_id] = self._instant()
+        self._add("CampaignEnded", None, end, campaign_id=campaign_id)
 
     def _CampaignEnrolled(self, user: str) -> None:  # noqa: N802
         campaign_id = self._pick(self._enrollable(user))
         self.enrolled.add((campaign_id, user))
         group = self.draw(st.sampled_from(["treatment", "control"]))
-        self._add("CampaignEnrolled", user, self._instant(), campaign_id=campaign_id, group=group)
+        at, end = self._instant(), self.campaigns[campaign_id]
+        if end is not None and at >= end:
+            at = end - timedelta(minutes=self.draw(st.integers(1, 30 * 1440)))
+        self._add("CampaignEnrolled", user, at, campaign_id=campaign_id, group=group)
 
     # customer service
 
@@ -486,6 +489,14 @@ def project(engine: Engine, batches: list[list[EventRecord]]) -> None:
 
 
 def projected_users(engine: Engine, batches: list[list[EventRecord]]) -> dict[str, dict[str, Any]]:
+    """The user state rows of the read models after the batches, as the API presents them."""
     project(engine, batches)
     with engine.connect() as conn:
-        return {r["user_id"]: user_document(dict(r)) for r in conn.execute(select(users)).mappings()}
+        return {user_id: present_user(document) for user_id, document in user_documents(conn).items()}
+
+
+def user_documents(conn: Connection) -> dict[str, dict[str, Any]]:
+    """user → their search document (exact money per currency), from the read models."""
+    rows = [dict(r) for r in conn.execute(select(users)).mappings()]
+    attach_net_revenue(conn, rows)
+    return {row["user_id"]: user_document(row) for row in rows}

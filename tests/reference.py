@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -369,18 +369,6 @@ def _percentile(ascending: list[float], q: float) -> float | None:
     return round(below + (above - below) * (rank - math.floor(rank)), 2)
 
 
-def net_revenue(mine: Iterable[Event]) -> Decimal:
-    """OrderPaid amounts minus OrderRefunded amounts, all time (one currency in these histories)."""
-    signs = {"OrderPaid": 1, "OrderRefunded": -1}
-    return sum((signs[e.type] * Decimal(e.data["amount"]) for e in mine if e.type in signs), Decimal(0))
-
-
-def money_text(amount: Decimal) -> str:
-    """An exact amount as the API shows it: every significant place, at least two."""
-    whole, _, places = f"{amount:.4f}".partition(".")
-    return f"{whole}.{places.rstrip('0').ljust(2, '0')}"
-
-
 RFM_SEGMENTS = {
     # (recency score, frequency score) as the two digits of a pattern, as the common map draws it
     "11 12 21 22": "lost",
@@ -402,16 +390,33 @@ def _quintile(value: Any, everyone: list[Any]) -> int:
     return 1 + (5 * worse) // len(everyone)
 
 
-def rfm(events: Sequence[Event], watermark: datetime) -> dict[str, dict[str, Any]]:
-    """user → recency days, frequency, monetary (as the API shows money), the three quintile scores
-    and the segment, for every user with an order."""
+def reporting_currency(events: Iterable[Event]) -> str | None:
+    """The currency RFM ranks monetary in when none is configured: the currency of most orders
+    (`OrderPlaced`), the first code among those tied; None without orders."""
+    counts = Counter(order_currencies(_of_users(events)).values())
+    return min(counts, key=lambda c: (-counts[c], c)) if counts else None
+
+
+def rfm(
+    events: Sequence[Event], watermark: datetime, currency: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """user → recency days, frequency, monetary (net revenue in the reporting currency, 0 without
+    any: `currency`, else the currency of most orders; never converted) as the API shows money, that
+    currency, the three quintile scores and the segment, for every user with an order."""
+    currency = currency or reporting_currency(events)
+    if currency is None:
+        return {}  # no order, so no customer
+    currency_of = order_currencies(_of_users(events))
+    mine = _by_user(events)
     last: dict[str, date] = {}
     orders: dict[str, int] = defaultdict(int)
     for e in _of_users(events):
         if e.type == "OrderPlaced":
             orders[e.user_id] += 1
             last[e.user_id] = max(last.get(e.user_id, date.min), utc_day(e.occurred_at))
-    revenue = {u: net_revenue(e for e in _of_users(events) if e.user_id == u) for u in orders}
+    revenue = {
+        u: net_revenue_by_currency(mine[u], currencies=currency_of).get(currency, Decimal(0)) for u in orders
+    }
     customers = list(orders)
     recency = {u: (utc_day(watermark) - last[u]).days for u in customers}
     found = {}
@@ -421,7 +426,8 @@ def rfm(events: Sequence[Event], watermark: datetime) -> dict[str, dict[str, Any
         found[u] = {
             "recency_days": recency[u],
             "frequency": orders[u],
-            "monetary": money_text(revenue[u]),
+            "monetary": money2(revenue[u]),
+            "currency": currency,
             "r": r,
             "f": f,
             "m": _quintile(revenue[u], [revenue[c] for c in customers]),
@@ -459,7 +465,9 @@ def _latest_context(mine: list[Event], key: str, newest: bool) -> str | None:
 
 def user_state(mine: list[Event]) -> dict[str, Any]:
     """One user's row from all their events (metrics.md "User state", before the watermark-relative
-    lifecycle and RFM): country and tier are the latest, channel the first touch."""
+    lifecycle and RFM): country and tier are the latest, channel the first touch; net revenue per
+    currency of the order, rounded half-even to 2 places, a currency without payments or refunds left
+    out."""
 
     def times(*types: str) -> list[datetime]:
         return [e.occurred_at for e in mine if e.type in types]
@@ -477,7 +485,7 @@ def user_state(mine: list[Event]) -> dict[str, Any]:
         "last_active_at": instant_text(max(active, default=None)),
         "last_order_at": instant_text(max(times("OrderPlaced"), default=None)),
         "orders": len(times("OrderPlaced")),
-        "net_revenue": money_text(net_revenue(mine)),
+        "net_revenue": {c: money2(a) for c, a in sorted(net_revenue_by_currency(mine).items())},
         "points": total("PointsEarned", "points") - total("PointsRedeemed", "points"),
         "open_tickets": len(times("TicketOpened")) - len(times("TicketResolved")),
         "country": _latest_context(mine, "country", newest=True),

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from api.common import Stamped
 from api.declared import declare
-from api.ranges import DateRange, read
+from api.ranges import LAST_DAY, DateRange, read
 from projections.orders import repurchase as repurchase_answer
 from projections.tracking import Progress
 
@@ -20,7 +20,10 @@ blueprint = Blueprint("orders", __name__)
 
 class RepurchaseQuery(DateRange):
     period_limit: ClassVar[bool] = False
-    rules: ClassVar[Mapping[str, str]] = {"to": "must not be before from"}
+    rules: ClassVar[Mapping[str, str]] = {
+        "from": DateRange.rules["from"],
+        "to": f"on or before {LAST_DAY}, not before from",
+    }
 
 
 class RepurchaseResult(Stamped):

@@ -8,14 +8,14 @@ from typing import Annotated, Any, ClassVar, Literal
 from flask import Blueprint, current_app
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from api.common import Freshness, Rfc3339, Stamped, Timestamp
+from api.common import Freshness, Money, Rfc3339, Stamped, Timestamp
 from api.declared import QueryError, declare
 from api.errors import ApiError
 from domain.envelope import NO_NUL, TEXT_PATTERN
 from projections.cursors import InvalidCursor, decode_cursor
 from projections.lifecycle import STATES
 from projections.rfm import SEGMENT_NAMES
-from projections.search import MAX_PAGE, UserQuery, user_document, user_state
+from projections.search import MAX_PAGE, UserQuery, attach_net_revenue, user_document, user_state
 from projections.tracking import Progress
 from projections.users import user_row
 
@@ -70,7 +70,12 @@ class SearchQuery(Freshness):
 class Rfm(BaseModel):
     recency_days: int = Field(description="days since the last order")
     frequency: int = Field(description="orders placed")
-    monetary: str = Field(description="decimal: net revenue")
+    monetary: Money = Field(description="net revenue in `currency` (0 without any)")
+    currency: str | None = Field(
+        pattern=r"^[A-Z]{3}$",
+        description="the ISO 4217 reporting currency monetary is ranked in: COHORTLINE_REPORTING_CURRENCY, "
+        "or else the currency of most orders (ties to the first code); never converted",
+    )
     r: int = Field(ge=1, le=5, description="quintile among customers")
     f: int = Field(ge=1, le=5, description="quintile among customers")
     m: int = Field(ge=1, le=5, description="quintile among customers")
@@ -85,7 +90,10 @@ class UserState(BaseModel):
     last_active_at: Rfc3339 | None
     last_order_at: Rfc3339 | None
     orders: int
-    net_revenue: str = Field(description="decimal: paid minus refunded")
+    net_revenue: dict[str, Money] = Field(
+        description="by ISO 4217 currency of the order: paid minus refunded; a currency without payments "
+        "or refunds is left out"
+    )
     points: int
     open_tickets: int
     country: str | None
@@ -154,6 +162,8 @@ def get_user(q: Freshness, current: Progress, user_id: str) -> dict[str, Any]:
     context = current_app.config["COHORTLINE"]
     with context.read_engine.connect() as conn:
         row = user_row(conn, user_id)
+        if row is not None:
+            attach_net_revenue(conn, [row])
     if row is None:
         raise ApiError(404, "user_not_found", f"no events for user {user_id!r}")
     cuts = context.rfm_cuts.current(context.read_engine, current.version)

@@ -19,6 +19,7 @@ from projections.rules import millis
 from projections.schema import naive_utc
 from projections.search import ElasticsearchUsers, SqlUsers, UserPage, UserQuery
 from projections.users import users
+from projections.value import user_revenue
 from tests import services
 
 BACKENDS = ("sqlite", "postgresql", "elasticsearch")
@@ -34,11 +35,21 @@ class Backends:
         return {**{name: SqlUsers(engine) for name, engine in self.sql.items()}, "elasticsearch": self.index}
 
     def load(self, rows: list[dict[str, Any]]) -> None:
-        """Replace every user with `rows`, in the three backends."""
+        """Replace every user with `rows` (with their net revenue per currency), in the three
+        backends."""
+        columns = [{k: v for k, v in row.items() if k != "net_revenue"} for row in rows]
+        revenue = [
+            {"user_id": row["user_id"], "currency": currency, "net": net}
+            for row in rows
+            for currency, net in row["net_revenue"].items()
+        ]
         for engine in self.sql.values():
             with engine.begin() as conn:
                 conn.execute(delete(users))
-                conn.execute(insert(users), rows)
+                conn.execute(delete(user_revenue))
+                conn.execute(insert(users), columns)
+                if revenue:
+                    conn.execute(insert(user_revenue), revenue)
         es = self.index.client
         es.options(ignore_status=404).indices.delete(index=self.index.index)
         self.index.ensure_index()
@@ -74,7 +85,8 @@ def user_row(
     resurrected_on: date | None = None,
     country: str | None = None,
 ) -> dict[str, Any]:
-    """A row of rm_users (times naive UTC) with what the search reads, the rest zero or empty."""
+    """A row of rm_users (times naive UTC) with what the search reads, the rest zero or empty, and
+    its net revenue (in GBP, a unit per order) as attach_net_revenue gives it."""
     empty = dict.fromkeys(
         ("signup_at", "first_order_at", "country_key", "channel", "channel_key", "first_country"),
     )
@@ -86,7 +98,7 @@ def user_row(
         "last_active_at": naive_utc(last_active_at),
         "last_order_at": naive_utc(last_order_at),
         "orders": orders,
-        "net_revenue": 10_000 * orders,
+        "net_revenue": {"GBP": 10_000 * orders} if orders else {},
         "points": 0,
         "open_tickets": 0,
         "country": country,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from streams.local import LocalFollower
 from streams.log_reader import LogReader
 from tests.integration.test_append_http import event, post, stored
+from tests.properties import user_documents
 
 READER = {"Authorization": "Bearer read"}
 BOUND = "must be less than 1,000,000,000,000 in magnitude"
@@ -57,5 +58,10 @@ def test_amounts_to_four_places_up_to_the_bound_are_projected_exactly(client, sy
     response = post(client, batch)
     assert response.status_code == 201, response.json
     LocalFollower(LogReader(system.event_store), system.runners).catch_up()
-    assert client.get("/v1/users/u1", headers=READER).json["net_revenue"] == "1234.5677"
-    assert client.get("/v1/users/u2", headers=READER).json["net_revenue"] == "2999999999999.9997"
+    # kept exactly (the search documents hold every place), shown rounded to 2 places
+    with system.engine.connect() as conn:
+        documents = user_documents(conn)
+    assert documents["u1"]["net_revenue"] == {"EUR": "1234.5677"}
+    assert documents["u2"]["net_revenue"] == {"EUR": "2999999999999.9997"}
+    assert client.get("/v1/users/u1", headers=READER).json["net_revenue"] == {"EUR": "1234.57"}
+    assert client.get("/v1/users/u2", headers=READER).json["net_revenue"] == {"EUR": "3000000000000.00"}

@@ -19,13 +19,12 @@ from infra.eventstore import open_event_store
 from projections.dead_letters import dead_letters
 from projections.lifecycle import STATES
 from projections.rfm import SEGMENT_NAMES, rfm_cuts, segment_boxes
-from projections.search import ElasticsearchUsers, SqlUsers, UserQuery, user_document
+from projections.search import ElasticsearchUsers, SqlUsers, UserQuery, present_user
 from projections.tracking import progress
-from projections.users import users
 from streams.log_reader import LogReader
 from tests.analytics_checks import assert_read_models_equal_reference
 from tests.processes import Command, wait_until
-from tests.properties import expected_users
+from tests.properties import expected_users, user_documents
 
 
 def ids(search, query: UserQuery) -> list[str]:
@@ -83,9 +82,9 @@ def test_kill_and_restart_worker_and_relay_mid_stream(full_stack_env, tmp_path):
         assert len({e.event_id for e in everything}) == len(raw)
         assert_read_models_equal_reference(engine, everything, date(2025, 3, 1), date(2025, 5, 4))
         with engine.connect() as conn:
-            rows = {r["user_id"]: user_document(dict(r)) for r in conn.execute(select(users)).mappings()}
+            rows = user_documents(conn)
             assert conn.execute(select(dead_letters)).first() is None
-        assert rows == expected_users(everything)
+        assert {user_id: present_user(row) for user_id, row in rows.items()} == expected_users(everything)
         with Elasticsearch(full_stack_env["COHORTLINE_ELASTICSEARCH_URL"]) as es:
             index = ElasticsearchUsers(es, full_stack_env["COHORTLINE_ELASTICSEARCH_INDEX"])
             es.indices.refresh(index=index.index)

@@ -27,13 +27,12 @@ from projections.failures import DocumentRejected, InvalidEvent
 from projections.halts import halts
 from projections.records import EventRecord
 from projections.runner import Delivery, ProjectionRunner
-from projections.search import user_document
+from projections.search import present_user
 from projections.tracking import LOCAL_PARTITION, positions, tracking
-from projections.users import users
 from streams.local import LocalFollower
 from streams.messages import batch_messages
 from tests.analytics_checks import assert_read_models_equal_reference
-from tests.properties import expected_users
+from tests.properties import expected_users, user_documents
 
 READER = {"Authorization": "Bearer read"}
 
@@ -116,8 +115,9 @@ def parked(system) -> list[dict[str, Any]]:
 
 
 def user_rows(system) -> dict[str, dict[str, Any]]:
+    """The user states of the read models, as the API presents them."""
     with system.engine.connect() as conn:
-        return {r["user_id"]: user_document(dict(r)) for r in conn.execute(select(users)).mappings()}
+        return {user_id: present_user(row) for user_id, row in user_documents(conn).items()}
 
 
 def local_position(system, projection: str = "analytics") -> int:
@@ -184,7 +184,7 @@ def test_an_amount_beyond_what_the_read_models_hold_is_an_invalid_event(system):
     [letter] = parked(system)
     assert (letter["position"], letter["kind"]) == (2, "invalid_event")
     assert "beyond what the read models hold" in letter["reason"]
-    assert user_rows(system)["big"]["net_revenue"] == "1.00"
+    assert user_rows(system)["big"]["net_revenue"] == {"EUR": "1.00"}
     assert local_position(system) == 3
 
 

@@ -17,7 +17,7 @@ from infra.eventstore import open_event_store
 from projections.dead_letters import dead_letters
 from projections.halts import halts
 from projections.records import EventRecord
-from projections.search import ElasticsearchUsers, user_document
+from projections.search import ElasticsearchUsers, present_user
 from projections.tracking import positions, progress
 from projections.users import user_row, users
 from streams.log_reader import LogReader
@@ -26,7 +26,7 @@ from streams.relay import Relay
 from tests.analytics_checks import assert_read_models_equal_reference
 from tests.integration.streaming import relay_until_caught_up
 from tests.processes import Command, wait_until
-from tests.properties import expected_users
+from tests.properties import expected_users, user_documents
 from tests.unit.factories import envelope
 
 
@@ -74,9 +74,9 @@ def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack
         everything = LogReader(store).read(0, 10_000)
         expected = expected_users(everything)
         with engine.connect() as conn:
-            rows = {r["user_id"]: user_document(dict(r)) for r in conn.execute(select(users)).mappings()}
+            rows = user_documents(conn)
             assert conn.execute(select(dead_letters)).first() is None
-        assert rows == expected
+        assert {user_id: present_user(row) for user_id, row in rows.items()} == expected
         assert_read_models_equal_reference(engine, everything)
         es.indices.refresh(index=index.index)
         for user_id, row in rows.items():

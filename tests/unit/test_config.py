@@ -37,6 +37,8 @@ def test_services_urls_and_keys_are_read():
         ("COHORTLINE_API_KEYS", "k1:superuser"),
         ("COHORTLINE_API_KEYS", "k1"),
         ("COHORTLINE_KAFKA_PARTITIONS", "0"),
+        ("COHORTLINE_REPORTING_CURRENCY", "gbp"),
+        ("COHORTLINE_REPORTING_CURRENCY", "GBPX"),
     ],
 )
 def test_a_malformed_variable_is_named(variable, value):
@@ -58,3 +60,9 @@ def test_ordered_lifecycle_thresholds_are_read(value):
     new, active, churn = (int(p) for p in value.split(","))
     thresholds = load_settings({"COHORTLINE_LIFECYCLE_DAYS": value}).lifecycle
     assert (thresholds.new_days, thresholds.active_days, thresholds.churn_days) == (new, active, churn)
+
+
+def test_the_reporting_currency_is_read_and_defaults_to_the_currency_of_most_orders():
+    assert load_settings({}).reporting_currency is None
+    assert load_settings({"COHORTLINE_REPORTING_CURRENCY": ""}).reporting_currency is None
+    assert load_settings({"COHORTLINE_REPORTING_CURRENCY": "GBP"}).reporting_currency == "GBP"

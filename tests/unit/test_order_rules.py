@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from domain.envelope import Envelope
 from domain.errors import DomainConflict
 from domain.model import Campaign, Coupon, Order, Ticket, User, stream_id
 from tests.unit.factories import envelope
@@ -99,6 +100,30 @@ def test_enrolment_needs_an_existing_open_campaign():
         code_of(campaign, envelope("CampaignEnrolled", user_id="u2", campaign_id="spring", group="control"))
         == "campaign_ended"
     )
+
+
+def test_an_enrolment_that_arrives_late_counts_when_its_event_time_is_before_the_end():
+    campaign = Campaign(stream_id("campaign", "spring"), NOW)
+    campaign.record(
+        envelope(
+            "CampaignCreated",
+            user_id=None,
+            campaign_id="spring",
+            name="Spring",
+            kind="benefit",
+            starts_at="2011-03-01T00:00:00Z",
+        )
+    )
+    end = "2011-03-31T00:00:00Z"
+    campaign.record(envelope("CampaignEnded", user_id=None, at=end, campaign_id="spring"))
+
+    def enrol(user: str, at: str) -> Envelope:
+        return envelope("CampaignEnrolled", user_id=user, at=at, campaign_id="spring", group="treatment")
+
+    campaign.record(enrol("u1", "2011-03-30T23:59:59.999Z"))
+    assert code_of(campaign, enrol("u2", end)) == "campaign_ended"
+    assert code_of(campaign, enrol("u3", "2011-04-01T00:00:00Z")) == "campaign_ended"
+    assert code_of(campaign, enrol("u1", "2011-03-02T00:00:00Z")) == "already_enrolled"
 
 
 def test_tickets_and_points():

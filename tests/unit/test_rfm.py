@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,10 +12,12 @@ from projections.rfm import (
     SEGMENT_NAMES,
     Cuts,
     cut_points,
+    present_rfm,
     score,
     segment,
     segment_boxes,
 )
+from projections.search import present_user
 
 
 def quintile(value: int, values: list[int]) -> int:
@@ -81,3 +83,38 @@ def test_segment_boxes_hold_exactly_the_segments_customers(found):
                 for b in boxes
             )
             assert inside == (segment(r, f) == name), (name, d, orders)
+
+
+def test_monetary_is_scored_exactly_in_the_reporting_currency_and_shown_rounded():
+    # five customers' net revenue in GBP, in 1/10,000 units: cut points at sorted indexes 0, 1, 2, 3
+    monetary = cut_points(sorted([0, 12_341, 12_349, 500_000, 700_000]))
+    assert monetary == (0, 12_341, 12_349, 500_000)
+    day = date(2011, 1, 1)
+    cuts = Cuts(5, (day, day, day, day), (1, 1, 1, 1), monetary, "GBP")
+    watermark = datetime(2011, 1, 11, tzinfo=UTC)
+
+    def rfm(net_revenue: dict[str, str]) -> dict:
+        user = {"orders": 1, "last_order_at": "2011-01-01T10:00:00Z", "net_revenue": net_revenue}
+        found = present_rfm(user, watermark, cuts)
+        assert found is not None
+        return found
+
+    more = rfm({"EUR": "999.00", "GBP": "1.2349"})
+    less = rfm({"GBP": "1.2341"})
+    assert (more["monetary"], more["currency"], more["m"]) == ("1.23", "GBP", 3)
+    assert (less["monetary"], less["currency"], less["m"]) == ("1.23", "GBP", 2)  # ranked unrounded
+    assert {k: rfm({"EUR": "5.00"})[k] for k in ("monetary", "currency", "m")} == {
+        "monetary": "0.00",  # no GBP: 0, never converted
+        "currency": "GBP",
+        "m": 1,
+    }
+    assert rfm({"GBP": "70.005"})["monetary"] == "70.00"  # half-even
+    assert rfm({"GBP": "70.015"})["monetary"] == "70.02"
+    assert present_rfm({"orders": 0, "last_order_at": None, "net_revenue": {}}, watermark, cuts) is None
+
+
+def test_the_user_state_shows_net_revenue_per_currency_rounded_half_even():
+    document = {"user_id": "u1", "net_revenue": {"EUR": "20.125", "GBP": "-0.004", "CNY": "2.675"}}
+    assert present_user(document)["net_revenue"] == {"CNY": "2.68", "EUR": "20.12", "GBP": "0.00"}
+    assert present_user({"user_id": "u2", "net_revenue": {}})["net_revenue"] == {}
+    assert document["net_revenue"]["EUR"] == "20.125"  # the document keeps the exact amount
