@@ -25,15 +25,17 @@ DAY = timedelta(days=1)
 def overview(conn: Connection, start: date, end: date, watermark: datetime | None) -> dict[str, Any]:
     """The four dimensions over [start, end], and `previous`: the same over the n days before."""
     days = (end - start).days + 1
-    previous = figures(conn, start - days * DAY, start - DAY, watermark)
-    return {**figures(conn, start, end, watermark), "previous": previous}
+    ranges = [(start - k * days * DAY, end - k * days * DAY) for k in range(3)]
+    active = [_active_users(conn, *r) for r in ranges]
+    previous = figures(conn, *ranges[1], watermark, active[1], active[2])
+    return {**figures(conn, start, end, watermark, active[0], active[1]), "previous": previous}
 
 
-def figures(conn: Connection, start: date, end: date, watermark: datetime | None) -> dict[str, Any]:
-    """Scale, efficiency, quality and value over [start, end], as if that range had been asked."""
-    days = (end - start).days + 1
-    active = _active_users(conn, start, end)
-    before = _active_users(conn, start - days * DAY, start - DAY)
+def figures(
+    conn: Connection, start: date, end: date, watermark: datetime | None, active: set[str], before: set[str]
+) -> dict[str, Any]:
+    """Scale, efficiency, quality and value over [start, end], as if that range had been asked,
+    given the users active in it and in the as many days before it."""
     seen = _users_by(conn, "first_seen_at", start, end)
     signups = _users_by(conn, "signup_at", start, end)
     net = range_revenue(conn, start, end)

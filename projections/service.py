@@ -8,6 +8,7 @@ from them.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -121,32 +122,37 @@ def satisfaction(
     touching = select(tickets).where(
         t.opened_at.isnot(None), or_(*(t[m].between(first, after) for m in MOMENTS))
     )
-    found = [dict(row) for row in conn.execute(touching).mappings()]
-    rated = _ratings(conn, first, after)
+    opened: Counter[date] = Counter()
+    resolution: dict[date, list[float]] = defaultdict(list)
+    response: dict[date, list[float]] = defaultdict(list)
+    for ticket in conn.execute(touching).mappings():
+        start_at = ticket["opened_at"]
+        opened[period_of(granularity, start_at)] += 1
+        if ticket["resolved_at"] is not None:
+            resolution[period_of(granularity, ticket["resolved_at"])].append(
+                _hours(ticket["resolved_at"], start_at)
+            )
+        if ticket["first_response_at"] is not None:
+            response[period_of(granularity, ticket["first_response_at"])].append(
+                _hours(ticket["first_response_at"], start_at)
+            )
+    scores: dict[date, list[int]] = defaultdict(list)
+    for _, score, at in _ratings(conn, first, after):
+        scores[period_of(granularity, at)].append(score)
     series = []
     for period in periods_between(granularity, start, end):
-
-        def inside(moment: datetime | None, period: date = period) -> bool:
-            return moment is not None and period_of(granularity, moment) == period
-
-        resolution = sorted(
-            _hours(x["resolved_at"], x["opened_at"]) for x in found if inside(x["resolved_at"])
-        )
-        response = sorted(
-            _hours(x["first_response_at"], x["opened_at"]) for x in found if inside(x["first_response_at"])
-        )
-        scores = [score for _, score, at in rated if inside(at)]
+        resolved, responded, rated = sorted(resolution[period]), sorted(response[period]), scores[period]
         series.append(
             {
                 "period": label(granularity, period),
-                "opened": sum(1 for x in found if inside(x["opened_at"])),
-                "resolved": len(resolution),
-                "median_resolution_hours": percentile(resolution, 0.5),
-                "p90_resolution_hours": percentile(resolution, 0.9),
-                "median_first_response_hours": percentile(response, 0.5),
-                "ratings": len(scores),
-                "avg_score": round(sum(scores) / len(scores), 4) if scores else None,
-                "csat": share(sum(1 for s in scores if s >= 4), len(scores)),
+                "opened": opened[period],
+                "resolved": len(resolved),
+                "median_resolution_hours": percentile(resolved, 0.5),
+                "p90_resolution_hours": percentile(resolved, 0.9),
+                "median_first_response_hours": percentile(responded, 0.5),
+                "ratings": len(rated),
+                "avg_score": round(sum(rated) / len(rated), 4) if rated else None,
+                "csat": share(sum(1 for s in rated if s >= 4), len(rated)),
             }
         )
     return {"series": series, "retention_by_score": retention_by_score(conn, start, end, watermark)}

@@ -273,7 +273,13 @@ def ltv(
     members: dict[date, int] = Counter(cohort_of.values())
     offsets = {cohort: _offsets(granularity, cohort, end, periods) for cohort in members}
     spent: dict[date, dict[str, Counter[date]]] = {}
-    for user, currency, amount, at in _payments_of(conn, cohort_of):
+    c = payments.c
+    spending = (
+        select(c.user_id, c.currency, c.amount, c.occurred_at)
+        .join_from(payments, users, users.c.user_id == c.user_id)
+        .where(instant >= first, instant < after, c.occurred_at >= first)
+    )
+    for user, currency, amount, at in conn.execute(spending):
         cohort, period = cohort_of[user], period_of(granularity, aware_utc(at))
         if cohort <= period <= offsets[cohort][-1]:
             spent.setdefault(cohort, {}).setdefault(currency, Counter())[period] += amount

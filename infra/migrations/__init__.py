@@ -5,6 +5,7 @@ rebuild status). `cohortline migrate` upgrades; the services refuse a schema tha
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,17 @@ def compare_type(
 
 def _is_alembic_version(difference: object) -> bool:
     return isinstance(difference, tuple) and getattr(difference[1], "name", None) == "alembic_version"
+
+
+def empty_for_replay(projection: str, tables: Sequence[str]) -> None:
+    """Inside a revision: empty a projection's read models and its positions, dead letters and
+    halts, so that it replays the log into the new shape (the revision lists it in `REPLAYS`)."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    for table in tables:
+        op.execute(sa.table(table).delete())
+    for table in ("projection_tracking", "projection_dead_letters", "projection_halts"):
+        op.execute(
+            sa.table(table, sa.column("projection")).delete().where(sa.column("projection") == projection)
+        )

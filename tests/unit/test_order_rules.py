@@ -79,20 +79,21 @@ def test_coupon_is_redeemed_at_most_once():
     )
 
 
+SPRING = envelope(
+    "CampaignCreated",
+    user_id=None,
+    campaign_id="spring",
+    name="Spring",
+    kind="benefit",
+    starts_at="2011-03-01T00:00:00Z",
+)
+
+
 def test_enrolment_needs_an_existing_open_campaign():
     campaign = Campaign(stream_id("campaign", "spring"), NOW)
     enrol = envelope("CampaignEnrolled", campaign_id="spring", group="treatment")
     assert code_of(campaign, enrol) == "campaign_not_found"
-    campaign.record(
-        envelope(
-            "CampaignCreated",
-            user_id=None,
-            campaign_id="spring",
-            name="Spring",
-            kind="benefit",
-            starts_at="2011-03-01T00:00:00Z",
-        )
-    )
+    campaign.record(SPRING)
     campaign.record(enrol)
     assert code_of(campaign, enrol) == "already_enrolled"
     campaign.record(envelope("CampaignEnded", user_id=None, campaign_id="spring"))
@@ -104,16 +105,7 @@ def test_enrolment_needs_an_existing_open_campaign():
 
 def test_an_enrolment_that_arrives_late_counts_when_its_event_time_is_before_the_end():
     campaign = Campaign(stream_id("campaign", "spring"), NOW)
-    campaign.record(
-        envelope(
-            "CampaignCreated",
-            user_id=None,
-            campaign_id="spring",
-            name="Spring",
-            kind="benefit",
-            starts_at="2011-03-01T00:00:00Z",
-        )
-    )
+    campaign.record(SPRING)
     end = "2011-03-31T00:00:00Z"
     campaign.record(envelope("CampaignEnded", user_id=None, at=end, campaign_id="spring"))
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from infra.migrations import empty_for_replay
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -61,12 +63,7 @@ def upgrade() -> None:
         sa.Column("occurred_at", sa.DateTime(), nullable=False),
     )
     op.create_index("ix_rm_pending_payments_order_id", "rm_pending_payments", ["order_id"])
-    for table in ANALYTICS_TABLES:
-        op.execute(sa.table(table).delete())
-    for table in ("projection_tracking", "projection_dead_letters", "projection_halts"):
-        op.execute(
-            sa.table(table, sa.column("projection")).delete().where(sa.column("projection") == "analytics")
-        )
+    empty_for_replay("analytics", ANALYTICS_TABLES)
 
 
 def downgrade() -> None:
