@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, intersect, select
 
 from projections.activity import last_active_times, user_periods
 from projections.intervals import currencies_of, money_means, share
@@ -25,25 +25,24 @@ DAY = timedelta(days=1)
 def overview(conn: Connection, start: date, end: date, watermark: datetime | None) -> dict[str, Any]:
     """The four dimensions over [start, end], and `previous`: the same over the n days before."""
     days = (end - start).days + 1
-    ranges = [(start - k * days * DAY, end - k * days * DAY) for k in range(3)]
-    active = [_active_users(conn, *r) for r in ranges]
-    previous = figures(conn, *ranges[1], watermark, active[1], active[2])
-    return {**figures(conn, start, end, watermark, active[0], active[1]), "previous": previous}
+    previous = figures(conn, start - days * DAY, start - DAY, watermark)
+    return {**figures(conn, start, end, watermark), "previous": previous}
 
 
-def figures(
-    conn: Connection, start: date, end: date, watermark: datetime | None, active: set[str], before: set[str]
-) -> dict[str, Any]:
-    """Scale, efficiency, quality and value over [start, end], as if that range had been asked,
-    given the users active in it and in the as many days before it."""
+def figures(conn: Connection, start: date, end: date, watermark: datetime | None) -> dict[str, Any]:
+    """Scale, efficiency, quality and value over [start, end], as if that range had been asked."""
+    days = (end - start).days + 1
+    active = _active_users(start, end)
+    retained = intersect(active, _active_users(start - days * DAY, start - DAY)).subquery()
+    active_users = conn.execute(select(func.count()).select_from(active.subquery())).scalar_one()
     seen = _users_by(conn, "first_seen_at", start, end)
     signups = _users_by(conn, "signup_at", start, end)
     net = range_revenue(conn, start, end)
     return {
         "scale": {
-            "active_users": len(active),
+            "active_users": active_users,
             "new_users": len(seen),
-            "retained_users": len(active & before),
+            "retained_users": conn.execute(select(func.count()).select_from(retained)).scalar_one(),
             "orders": _orders_placed(conn, start, end),
         },
         "efficiency": {
@@ -56,23 +55,22 @@ def figures(
         },
         "value": {
             "net_revenue": {c: money(units(amount)) for c, amount in sorted(net.items())},
-            "arpu": {c: money(units(amount) / len(active)) for c, amount in sorted(net.items())}
-            if active
+            "arpu": {c: money(units(amount) / active_users) for c, amount in sorted(net.items())}
+            if active_users
             else {},
             "ltv_90d": _ltv_90d(conn, seen, watermark),
         },
     }
 
 
-def _active_users(conn: Connection, start: date, end: date) -> set[str]:
-    """The users with an activity event on a day of [start, end]."""
+def _active_users(start: date, end: date) -> Select[tuple[str]]:
+    """The users with an activity event on a day of [start, end], as a query."""
     p = user_periods.c
-    query = (
+    return (
         select(p.user_id)
         .where(p.kind == "active", p.granularity == "day", p.period.between(start, end))
         .distinct()
     )
-    return set(conn.execute(query).scalars())
 
 
 def _users_by(conn: Connection, column: str, start: date, end: date) -> dict[str, datetime]:
