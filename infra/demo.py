@@ -54,7 +54,8 @@ def demo_events(seed: int = 7) -> list[dict[str, Any]]:
 
 def _campaign(rng: random.Random, stories: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """A spring incentive from week 2 to week 6: a third of the users seen by then are enrolled,
-    half of them into control; the treatment group gets a 5 EUR coupon, redeemed on their next order."""
+    half of them into control; the treatment group gets a 5 EUR coupon, and two in five of them
+    order because of it within days (the rest redeem it on their next order, if any)."""
     starts, ends = START + timedelta(weeks=2), START + timedelta(weeks=6)
     campaign = {"campaign_id": "demo-spring", "name": "Spring incentive", "kind": "incentive"}
     yield _fact(
@@ -82,6 +83,30 @@ def _campaign(rng: random.Random, stories: list[dict[str, Any]]) -> Iterator[dic
         coupon = f"{user_id}-spring"
         issued = {"coupon_id": coupon, "campaign_id": "demo-spring", "value": "5.00", "currency": "EUR"}
         yield _fact("CouponIssued", user_id, at, context, issued)
+        if rng.random() < 0.4:  # the incentive works: an order it brought, the coupon redeemed on it
+            order_id, placed = f"{user_id}-spring", at + timedelta(hours=rng.randrange(6, 6 * 24))
+            amount = str(Decimal(rng.randrange(2000, 9000)) / 100)
+            yield _fact(
+                "SessionStarted", user_id, placed - timedelta(minutes=5), context, {"platform": "app"}
+            )
+            yield _fact(
+                "OrderPlaced",
+                user_id,
+                placed,
+                context,
+                {"order_id": order_id, "amount": amount, "currency": "EUR"},
+            )
+            yield _fact(
+                "OrderPaid",
+                user_id,
+                placed + timedelta(minutes=1),
+                context,
+                {"order_id": order_id, "amount": amount},
+            )
+            yield _fact(
+                "CouponRedeemed", user_id, placed, context, {"coupon_id": coupon, "order_id": order_id}
+            )
+            continue
         later = [e for e in mine if e["type"] == "OrderPlaced" and e["occurred_at"] > _text(at)]
         if later:
             order = min(later, key=lambda e: e["occurred_at"])

@@ -41,6 +41,8 @@ from projections.users import money, users
 from projections.value import user_revenue
 
 MAX_PAGE = 100
+RESHAPED_FIELDS = ("net_revenue",)
+"""Fields whose mapping a release changed (revision 0006: net revenue per currency, an object)."""
 INDEX_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
@@ -159,13 +161,15 @@ class ElasticsearchUsers:
                 raise
 
     def stale(self) -> bool:
-        """The index exists, but its mapping holds a field of INDEX_MAPPING in another shape (an
-        Elasticsearch field cannot change type in place)."""
+        """The index exists, but holds a field that a release reshaped in its earlier shape (an
+        Elasticsearch field cannot change type in place). Any other mismatch is the operator's
+        mapping: the documents it refuses are dead-lettered, to be retried once it is fixed."""
         held = self.client.indices.get_mapping(index=self.index)
         properties = next(iter(held.values()))["mappings"].get("properties", {})
         return any(
-            _field_shape(properties.get(name, {})) != _field_shape(spec)
-            for name, spec in INDEX_MAPPING["properties"].items()
+            name in properties
+            and _field_shape(properties[name]) != _field_shape(INDEX_MAPPING["properties"][name])
+            for name in RESHAPED_FIELDS
         )
 
     def replace_stale(self, conn: Connection) -> bool:

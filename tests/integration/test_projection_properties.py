@@ -55,7 +55,7 @@ def test_every_answer_equals_the_definitions_whatever_the_arrival_order(read_mod
     assert_read_models_equal_reference(read_models, reference_events(envelopes), retention_cases=cases)
 
 
-@settings(ONE_ENGINE, max_examples=400)
+@settings(ONE_ENGINE, max_examples=250)
 @given(data=st.data())
 def test_user_state_equals_the_definitions_whatever_the_arrival_order(read_models, data):
     envelopes = data.draw(histories(max_events=100, spans=(7, 60, 400)))

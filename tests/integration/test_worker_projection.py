@@ -2,7 +2,7 @@
 cannot read or hold is dead-lettered, and a bug halts its projection at the event until a restart."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from aiokafka import AIOKafkaProducer
@@ -23,10 +23,11 @@ from projections.users import user_row, users
 from streams.log_reader import LogReader
 from streams.messages import batch_messages, partition_of
 from streams.relay import Relay
+from tests import reference
 from tests.analytics_checks import assert_read_models_equal_reference
 from tests.integration.streaming import relay_until_caught_up
 from tests.processes import Command, wait_until
-from tests.properties import expected_users, user_documents
+from tests.properties import as_reference, expected_users, user_documents
 from tests.unit.factories import envelope
 
 
@@ -49,6 +50,74 @@ def history(offset: int = 0):
         yield envelope("OrderPaid", user_id=user, order_id=f"o{n}", amount=f"{n}.50")
 
 
+def levers(late: bool):
+    """A campaign (ended, then enrolments dated before its end arriving after it: `late`), coupons
+    issued for it and redeemed, GBP orders with a partial and a full refund, tickets with agent and
+    customer replies (one left unresolved) and ratings."""
+    users = ("u4", "u5", "u6") if late else ("u0", "u1", "u2", "u3")
+    if not late:
+        yield envelope(
+            "CampaignCreated",
+            user_id=None,
+            campaign_id="c1",
+            name="Winter",
+            kind="incentive",
+            starts_at="2011-01-01T00:00:00+08:00",
+            at="2010-12-31T00:00:00Z",
+        )
+        yield envelope("CampaignEnded", user_id=None, campaign_id="c1", at="2011-02-01T00:00:00Z")
+    for k, user in enumerate(users):
+        at = f"2011-01-{10 + k:02d}T12:00:00Z"
+        group = "treatment" if k % 2 == 0 else "control"
+        yield envelope("CampaignEnrolled", user_id=user, campaign_id="c1", group=group, at=at)
+        order = f"g-{user}"
+        yield envelope("OrderPlaced", user_id=user, order_id=order, amount="40.00", currency="GBP", at=at)
+        yield envelope("OrderPaid", user_id=user, order_id=order, amount="40.00", at=at)
+        if group == "treatment":
+            yield envelope(
+                "CouponIssued",
+                user_id=user,
+                coupon_id=f"k-{user}",
+                campaign_id="c1",
+                value="5",
+                currency="GBP",
+                at=at,
+            )
+            yield envelope("CouponRedeemed", user_id=user, coupon_id=f"k-{user}", order_id=order, at=at)
+        refund = ("40.00", "12.35", None)[k % 3]
+        if refund:
+            yield envelope(
+                "OrderRefunded",
+                user_id=user,
+                order_id=order,
+                amount=refund,
+                at=f"2011-01-{20 + k:02d}T08:00:00Z",
+            )
+        ticket = f"t-{user}"
+        yield envelope("TicketOpened", user_id=user, ticket_id=ticket, at=f"2011-02-{3 + k:02d}T09:00:00Z")
+        yield envelope(
+            "TicketReplied",
+            user_id=user,
+            ticket_id=ticket,
+            by="customer",
+            at=f"2011-02-{3 + k:02d}T09:30:00Z",
+        )
+        yield envelope(
+            "TicketReplied", user_id=user, ticket_id=ticket, by="agent", at=f"2011-02-{3 + k:02d}T10:15:00Z"
+        )
+        if k != 1:
+            yield envelope(
+                "TicketResolved", user_id=user, ticket_id=ticket, at=f"2011-02-{4 + k:02d}T16:00:00Z"
+            )
+            yield envelope(
+                "SatisfactionRated",
+                user_id=user,
+                ticket_id=ticket,
+                score=1 + 2 * k % 5,
+                at=f"2011-02-{5 + k:02d}T08:00:00Z",
+            )
+
+
 def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack_env, tmp_path):
     engine = create_database_engine(full_stack_env["COHORTLINE_DATABASE_URL"])
     store = open_event_store(engine)
@@ -58,7 +127,7 @@ def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack
     es = Elasticsearch(full_stack_env["COHORTLINE_ELASTICSEARCH_URL"])
     index = ElasticsearchUsers(es, full_stack_env["COHORTLINE_ELASTICSEARCH_INDEX"])
     try:
-        store.record(list(history()))
+        store.record([*history(), *levers(late=False)])
         head = relay_until_caught_up(relay)
 
         def caught_up(target: int) -> bool:
@@ -67,7 +136,7 @@ def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack
 
         wait_until(lambda: caught_up(head), 120, "the worker to apply the log", worker)
         relay.save_position(0)  # the relay republishes everything, as after a crash
-        store.record(list(history(offset=30)))
+        store.record([*history(offset=30), *levers(late=True)])
         head = relay_until_caught_up(relay)
         wait_until(lambda: caught_up(head), 120, "the worker to apply the republished log", worker)
 
@@ -78,6 +147,7 @@ def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack
             assert conn.execute(select(dead_letters)).first() is None
         assert {user_id: present_user(row) for user_id, row in rows.items()} == expected
         assert_read_models_equal_reference(engine, everything)
+        assert_lever_routes_equal_reference(full_stack_env, everything)
         es.indices.refresh(index=index.index)
         for user_id, row in rows.items():
             assert index.get(user_id) == row
@@ -86,6 +156,39 @@ def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack
         es.close()
         store.close()
         engine.dispose()
+
+
+def assert_lever_routes_equal_reference(env: dict[str, str], events: list[EventRecord]) -> None:
+    """The value, campaign, service and overview routes over the worker's read models answer as the
+    reference does."""
+    history = as_reference(events)
+    watermark = reference.watermark_of(history)
+    asked = {"from": "2011-01-01", "to": "2011-04-30"}
+    system = build_system(load_settings({**env, "COHORTLINE_API_KEYS": "read:reader"}))
+    try:
+        client = create_app(system.api_context()).test_client()
+
+        def get(path: str, **params: str) -> dict:
+            response = client.get(path, query_string=params, headers={"Authorization": "Bearer read"})
+            assert response.status_code == 200, (path, response.json)
+            return {k: v for k, v in response.json.items() if k not in ("as_of", "watermark")}
+
+        start, end = date(2011, 1, 1), date(2011, 4, 30)
+        assert get("/v1/campaigns")["campaigns"] == reference.campaigns(history)["campaigns"]
+        effect = get("/v1/campaigns/c1/effect")
+        assert effect == reference.campaign_effect(history, "c1", watermark)
+        assert effect["groups"]["treatment"]["members"] + effect["groups"]["control"]["members"] == 7
+        ltv = get("/v1/value/ltv", granularity="month", cohort="first_order", **asked)["cohorts"]
+        assert ltv == reference.ltv(history, "month", "first_order", start, end, None, watermark)["cohorts"]
+        service = get("/v1/service/satisfaction", granularity="week", **asked)
+        assert service == {
+            "granularity": "week",
+            **reference.satisfaction(history, "week", start, end, watermark),
+        }
+        overview = get("/v1/overview", **{"from": "2011-02-01", "to": "2011-02-28"})
+        assert overview == reference.overview(history, date(2011, 2, 1), date(2011, 2, 28), watermark)
+    finally:
+        system.close()
 
 
 def test_what_cannot_be_projected_goes_to_dead_letters_and_the_stream_moves_on(full_stack_env, tmp_path):
