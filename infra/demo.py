@@ -80,11 +80,11 @@ def _campaign(rng: random.Random, stories: list[dict[str, Any]]) -> Iterator[dic
         yield _fact("CampaignEnrolled", user_id, at, context, {"campaign_id": "demo-spring", "group": group})
         if group == "control":
             continue
-        coupon = f"{user_id}-spring"
+        coupon = f"{user_id}-demo-coupon"
         issued = {"coupon_id": coupon, "campaign_id": "demo-spring", "value": "5.00", "currency": "EUR"}
         yield _fact("CouponIssued", user_id, at, context, issued)
         if rng.random() < 0.4:  # the incentive works: an order it brought, the coupon redeemed on it
-            order_id, placed = f"{user_id}-spring", at + timedelta(hours=rng.randrange(6, 6 * 24))
+            order_id, placed = f"{user_id}-demo-incentive", at + timedelta(hours=rng.randrange(6, 6 * 24))
             amount = str(Decimal(rng.randrange(2000, 9000)) / 100)
             yield _fact(
                 "SessionStarted", user_id, placed - timedelta(minutes=5), context, {"platform": "app"}

@@ -387,8 +387,9 @@ def test_every_lever_answer_equals_the_definitions(client, levers_history):
 
 
 def test_a_late_enrolment_counts_and_one_after_the_end_is_refused(client, levers_history):
-    late = next(e for e in levers_history if e.type == "CampaignEnrolled" and e.user_id == "u0090")
-    ended = next(e for e in levers_history if e.type == "CampaignEnded")
+    spring = [e for e in levers_history if e.data.get("campaign_id") == "c-spring"]
+    late = next(e for e in spring if e.type == "CampaignEnrolled" and e.user_id == "u0090")
+    ended = next(e for e in spring if e.type == "CampaignEnded")
     assert late.position > ended.position and late.occurred_at < ended.occurred_at
     after_end = event(
         "CampaignEnrolled", "u0091", at("2025-04-10", 1), campaign_id="c-spring", group="control"
