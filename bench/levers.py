@@ -22,7 +22,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -34,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
-import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.serving import latencies, p95, reader_api  # noqa: E402
 from domain.catalogue import TYPES  # noqa: E402
 from infra import migrations  # noqa: E402
 from infra.database import create_database_engine  # noqa: E402
@@ -47,7 +46,6 @@ from projections.money import money  # noqa: E402
 from projections.records import EventRecord  # noqa: E402
 from projections.runner import Delivery, ProjectionRunner  # noqa: E402
 from projections.tracking import LOCAL_PARTITION  # noqa: E402
-from tests.processes import Command, free_port, wait_until  # noqa: E402
 from tests.services import create_database, drop_database  # noqa: E402
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -580,19 +578,6 @@ def _close(a: Any, b: Any) -> bool:
     return a == b
 
 
-def latencies(call: Callable[[], Any], runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return sorted(times)
-
-
-def _p95(times: list[float]) -> float:
-    return times[int(len(times) * 0.95) - 1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=20_000)
@@ -610,23 +595,9 @@ def main() -> None:
         count = build(url, args.users)
         built = time.perf_counter() - started
         print(f"built read models and raw table: {count:,} events, {args.users:,} users in {built:.0f} s")
-        env = dict(os.environ, COHORTLINE_DATABASE_URL=url, COHORTLINE_API_KEYS="bench:reader")
-        env.pop("COHORTLINE_KAFKA_URL", None)
-        env.pop("COHORTLINE_ELASTICSEARCH_URL", None)
-        port = free_port()
-        server = Command(
-            ["serve", "--port", str(port), "--no-projections"],
-            env,
-            Path(tempfile.mkdtemp(prefix="bench-levers-")),
-            "serve",
-        )
-        base = f"http://127.0.0.1:{port}"
-        session = requests.Session()
-        session.headers["Authorization"] = "Bearer bench"
         answers: dict[str, Any] = {}
         route_ms: dict[str, list[float]] = {}
-        try:
-            wait_until(lambda: session.get(f"{base}/v1/status", timeout=5).ok, 60, "the API", server)
+        with reader_api(url, "bench-levers") as (base, session):
 
             def get(path: str, params: dict[str, str]) -> dict[str, Any]:
                 response = session.get(f"{base}{path}", params=params, timeout=120)
@@ -641,8 +612,6 @@ def main() -> None:
                 route_ms[lever.label] = latencies(
                     lambda lever=lever: get(lever.path, lever.params), args.runs
                 )
-        finally:
-            server.stop()
         raw = _connect(url, "-c jit=off")
         baseline_ms: dict[str, list[float]] = {}
         differences = []
@@ -672,8 +641,8 @@ def main() -> None:
     for lever in chosen:
         sql_ms, api_ms = baseline_ms[lever.label], route_ms[lever.label]
         print(
-            f"{lever.label:<32} p50 {statistics.median(sql_ms):>8.1f} ms   p95 {_p95(sql_ms):>8.1f} ms   "
-            f"p50 {statistics.median(api_ms):>8.1f} ms   p95 {_p95(api_ms):>8.1f} ms"
+            f"{lever.label:<32} p50 {statistics.median(sql_ms):>8.1f} ms   p95 {p95(sql_ms):>8.1f} ms   "
+            f"p50 {statistics.median(api_ms):>8.1f} ms   p95 {p95(api_ms):>8.1f} ms"
         )
     if differences:
         print("answers that differ from their baselines:\n" + "\n".join(differences))

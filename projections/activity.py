@@ -28,7 +28,7 @@ from projections.periods import (
 )
 from projections.records import EventRecord
 from projections.schema import metadata
-from projections.sql import upsert_rows
+from projections.sql import key_chunks, upsert_rows
 from projections.users import users
 
 user_periods = Table(
@@ -281,11 +281,8 @@ def last_active_times(conn: Connection, user_ids: Iterable[str]) -> dict[str, da
     """Each user's latest activity event time: they have an activity on or after an instant when it
     is at or after it."""
     found: dict[str, datetime] = {}
-    ids = sorted(user_ids)
     u = users.c
-    for first in range(0, len(ids), 1000):
-        query = select(u.user_id, u.last_active_at).where(
-            u.user_id.in_(ids[first : first + 1000]), u.last_active_at.isnot(None)
-        )
+    for chunk in key_chunks(user_ids):
+        query = select(u.user_id, u.last_active_at).where(u.user_id.in_(chunk), u.last_active_at.isnot(None))
         found.update({user: at.replace(tzinfo=UTC) for user, at in conn.execute(query)})
     return found

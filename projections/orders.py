@@ -13,7 +13,7 @@ from sqlalchemy import Column, Connection, DateTime, Index, String, Table, and_,
 from projections.periods import day_bounds
 from projections.records import EventRecord
 from projections.schema import metadata, naive_utc
-from projections.sql import upsert_rows
+from projections.sql import key_chunks, upsert_rows
 
 orders = Table(
     "rm_orders",
@@ -82,10 +82,9 @@ def percentile(sorted_values: list[float], fraction: float) -> float | None:
 def order_times(conn: Connection, user_ids: Iterable[str]) -> dict[str, list[datetime]]:
     """Each of these users' order placement times (UTC)."""
     found: dict[str, list[datetime]] = {}
-    ids = sorted(user_ids)
     c = orders.c
-    for first in range(0, len(ids), 1000):
-        query = select(c.user_id, c.placed_at).where(c.user_id.in_(ids[first : first + 1000]))
+    for chunk in key_chunks(user_ids):
+        query = select(c.user_id, c.placed_at).where(c.user_id.in_(chunk))
         for user, at in conn.execute(query):
             found.setdefault(user, []).append(at.replace(tzinfo=UTC))
     return found

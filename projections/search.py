@@ -37,6 +37,7 @@ from projections.rules import (
 from projections.rules_elasticsearch import to_elasticsearch
 from projections.rules_sql import code_points, to_millisecond, to_sql
 from projections.schema import money_text
+from projections.sql import key_chunks
 from projections.users import money, users
 from projections.value import user_revenue
 
@@ -341,10 +342,9 @@ def attach_net_revenue(conn: Connection, rows: Iterable[MutableMapping[str, Any]
     by_user = {row["user_id"]: row for row in rows}
     for row in by_user.values():
         row["net_revenue"] = {}
-    ids = sorted(by_user)
     c = user_revenue.c
-    for start in range(0, len(ids), 1000):
-        query = select(c.user_id, c.currency, c.net).where(c.user_id.in_(ids[start : start + 1000]))
+    for chunk in key_chunks(by_user):
+        query = select(c.user_id, c.currency, c.net).where(c.user_id.in_(chunk))
         for user_id, currency, net in conn.execute(query):
             by_user[user_id]["net_revenue"][currency] = net
 

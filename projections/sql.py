@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
+
+IN_LIST = 1000
+"""Keys per `IN (...)` list: a few round trips for many keys, each statement a bounded size."""
+
+
+def key_chunks(keys: Iterable[str]) -> Iterator[list[str]]:
+    """The distinct keys, sorted, in lists of at most IN_LIST."""
+    ordered = sorted(set(keys))
+    for first in range(0, len(ordered), IN_LIST):
+        yield ordered[first : first + IN_LIST]
 
 
 def upsert(conn: Connection, table: Table) -> Any:

@@ -54,7 +54,7 @@ from projections.periods import (
 )
 from projections.records import EventRecord
 from projections.schema import aware_utc, metadata, naive_utc
-from projections.sql import upsert_rows
+from projections.sql import key_chunks, upsert_rows
 from projections.users import event_money, users
 
 PAYMENT_TYPES = ("OrderPaid", "OrderRefunded")
@@ -345,9 +345,6 @@ def range_revenue(conn: Connection, start: date, end: date) -> dict[str, int]:
 def _payments_of(conn: Connection, user_ids: Iterable[str]) -> Iterator[tuple[str, str, int, datetime]]:
     """(user, currency, signed amount, event time) of every payment and refund of these users."""
     c = payments.c
-    ids = sorted(user_ids)
-    for first in range(0, len(ids), 1000):
-        query = select(c.user_id, c.currency, c.amount, c.occurred_at).where(
-            c.user_id.in_(ids[first : first + 1000])
-        )
+    for chunk in key_chunks(user_ids):
+        query = select(c.user_id, c.currency, c.amount, c.occurred_at).where(c.user_id.in_(chunk))
         yield from conn.execute(query).tuples()
