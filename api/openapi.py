@@ -12,6 +12,7 @@ import api.routes.admin
 import api.routes.audit
 import api.routes.campaigns
 import api.routes.events
+import api.routes.features
 import api.routes.orders
 import api.routes.overview
 import api.routes.retention
@@ -34,7 +35,7 @@ ERROR_CODES = {
     409: "conflict (details carry per-event codes such as order_not_placed, event_id_reused), "
     "rebuild_running, read_models_moving",
     413: "batch_too_large",
-    422: "validation_failed",
+    422: "validation_failed, unknown_feature",
 }
 
 
@@ -201,6 +202,7 @@ def _error_schema() -> dict[str, Any]:
                                 "field": {"type": "string"},
                                 "code": {"type": "string"},
                                 "message": {"type": "string"},
+                                "known": {"type": "array", "items": {"type": "string"}},
                             },
                         },
                     },

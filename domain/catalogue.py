@@ -249,5 +249,19 @@ def is_activity(type_name: str, data: dict[str, object]) -> bool:
     return bool(spec and spec.activity)
 
 
+FEATURE_SOURCES = {"SceneVisited": ("scene", "scene"), "ToolUsed": ("tool", "tool")}
+"""Event type → (feature prefix, the data field naming it) (metrics.md "Scenes and tools")."""
+
+
+def feature_of(type_name: str, data: dict[str, object]) -> str | None:
+    """The scene or tool an event is a use of, as `scene:shopping` or `tool:check_in`; None for
+    other events."""
+    source = FEATURE_SOURCES.get(type_name)
+    if source is None:
+        return None
+    prefix, field = source
+    return f"{prefix}:{data[field]}"
+
+
 SYSTEM_TYPES = frozenset(name for name, spec in TYPES.items() if not spec.accepted_from_senders)
 """Recorded by Cohortline itself (an erasure), not facts about what users did."""

@@ -19,6 +19,7 @@ from infra.bootstrap import build_system
 from infra.config import Settings
 from projections.activity import active_users
 from projections.campaigns import campaign_effect
+from projections.features import feature_impact, feature_report
 from projections.lifecycle import STATES, Thresholds, state
 from projections.orders import repurchase
 from projections.overview import overview
@@ -35,7 +36,19 @@ USERS = 300
 COUNTRIES = ("GB", "DE", "FR", "NL", "CN", "US")
 CHANNELS = ("app", "web", "mini_program", "store")
 SCENES = ("shopping", "social", "content")
-TOOLS = ("check_in", "wishlist", "price_alert", "coupon_center")
+TOOL_HABITS = {
+    "check_in": (0.4, 0.8),
+    "wishlist": (0.3, 0.3),
+    "price_alert": (0.2, 0.15),
+    "coupon_center": (0.25, 0.2),
+}
+"""tool → (share of users who take it up, chance they use it on a visit once they have)."""
+CHURN_PER_VISIT = 0.08
+CHECK_IN_CHURN_PER_VISIT = 0.02
+"""A daily check-in habit keeps a user: they churn a quarter as often once they check in."""
+ORDER_PER_VISIT = 0.35
+WISHLIST_ORDER_PER_VISIT = 0.45
+"""Users who keep a wishlist order more often once they have one."""
 
 
 def demo_events(seed: int = 7) -> list[dict[str, Any]]:
@@ -164,17 +177,28 @@ def _user_story(rng: random.Random, user_id: str) -> Iterator[dict[str, Any]]:
     if rng.random() < 0.7:
         yield fact("UserRegistered", first, {"channel": context["channel"]})
     engagement = rng.choice((0.5, 1.5, 3.5))  # visits per week: casual, regular, loyal
+    favourite = rng.choice(SCENES)
+    scene_weights = [3 if scene == favourite else 1 for scene in SCENES]
+    takes_up = {
+        tool: first + timedelta(days=rng.expovariate(1 / 3))
+        for tool, (share, _) in TOOL_HABITS.items()
+        if rng.random() < share
+    }
     at, orders = first, 0
     while at < end:
         yield fact("SessionStarted", at, {"platform": rng.choice(("ios", "android", "web"))})
-        yield fact("SceneVisited", at + timedelta(minutes=1), {"scene": rng.choice(SCENES), "action": "view"})
-        if rng.random() < 0.3:
-            yield fact("ToolUsed", at + timedelta(minutes=2), {"tool": rng.choice(TOOLS)})
-        if rng.random() < 0.35:
+        scene = rng.choices(SCENES, scene_weights)[0]
+        yield fact("SceneVisited", at + timedelta(minutes=1), {"scene": scene, "action": "view"})
+        using = {t for t, since in takes_up.items() if since <= at and rng.random() < TOOL_HABITS[t][1]}
+        for minute, tool in enumerate(sorted(using), start=2):
+            yield fact("ToolUsed", at + timedelta(minutes=minute), {"tool": tool})
+        wishlisted = "wishlist" in takes_up and takes_up["wishlist"] <= at
+        if rng.random() < (WISHLIST_ORDER_PER_VISIT if wishlisted else ORDER_PER_VISIT):
             orders += 1
-            yield from _order(rng, fact, f"{user_id}-o{orders}", at + timedelta(minutes=5))
+            yield from _order(rng, fact, f"{user_id}-o{orders}", at + timedelta(minutes=10))
         at += timedelta(days=rng.expovariate(engagement / 7))
-        if rng.random() < 0.08:  # churned
+        checks_in = "check_in" in takes_up and takes_up["check_in"] <= at
+        if rng.random() < (CHECK_IN_CHURN_PER_VISIT if checks_in else CHURN_PER_VISIT):
             break
 
 
@@ -212,6 +236,7 @@ def run_demo(settings: Settings, out: Callable[[str], None] = print) -> None:
         out(f"recorded {len(raw)} events in {recorded_s:.1f} s; projected them in {projected_s:.1f} s")
         _summary(system, out)
         _levers(system, out)
+        _features(system, out)
     finally:
         system.close()
 
@@ -296,6 +321,45 @@ def _levers(system: Any, out: Callable[[str], None]) -> None:
     ):
         out(
             f"  {dimension:<10} {name:<16} {_figure(now[dimension][name]):>14}   ({_figure(before[dimension][name])})"
+        )
+
+
+def _features(system: Any, out: Callable[[str], None]) -> None:
+    """Which scenes and tools users adopt and keep using, the check-in's own retention, and how its
+    adopters compare with everyone else."""
+    first, last = START.date(), (START + timedelta(weeks=WEEKS, days=-1)).date()
+    with system.engine.connect() as conn:
+        watermark = progress(conn, "analytics", None).watermark
+        report = feature_report(conn, first, last, watermark)
+        own = retention(conn, "week", "tool:check_in", "tool:check_in", "on", first, last, 7, watermark)
+        impact = feature_impact(conn, "tool:check_in", first, last, watermark)
+    out("")
+    out("scenes and tools: adopted, users, uses, share of active users, used again after day 7")
+    for row in report:
+        out(
+            f"  {row['feature']:<20} {row['adopted']:>5} {row['users']:>5} {row['uses']:>6}"
+            f"  {_percent(row['share_of_active']):>6}  {_percent(row['repeat_7d']):>6}"
+        )
+    out("")
+    out("check-in's own weekly retention (adoption week, share checking in again in week k)")
+    for row in own:
+        out(f"  {row['cohort']}  {row['size']:>4}   " + "".join(f"{r:>6.0%}" for r in row["rates"]))
+    out("")
+    adopters, others = impact["groups"]["adopters"], impact["groups"]["others"]
+    out(
+        f"check-in within 7 days of first seen: {adopters['users']} adopters vs {others['users']} others "
+        f"({impact['note']})"
+    )
+    for name in ("retained_d30", "ordered_d30"):
+        difference = impact["difference"][name]
+        interval = (
+            "n/a"
+            if difference["ci95"] is None
+            else f"{difference['ci95'][0] * 100:+.1f} .. {difference['ci95'][1] * 100:+.1f} pt"
+        )
+        out(
+            f"  {name:<14} {_percent(adopters[name]):>7} vs {_percent(others[name]):>7}"
+            f"   {_signed(difference['value'])}  [{interval}]"
         )
 
 

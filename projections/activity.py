@@ -15,7 +15,21 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Connection, Date, Index, Integer, String, Table, and_, case, func, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    Index,
+    Integer,
+    Select,
+    String,
+    Table,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+)
 
 from projections.periods import (
     GRANULARITIES,
@@ -62,10 +76,8 @@ def kinds_of(event: EventRecord) -> list[str]:
     kinds = []
     if event.is_activity:
         kinds.append("active")
-        if event.type == "SceneVisited":
-            kinds.append(f"scene:{event.data['scene']}")
-        elif event.type == "ToolUsed":
-            kinds.append(f"tool:{event.data['tool']}")
+        if event.feature is not None:
+            kinds.append(event.feature)
     if event.type == "OrderPlaced":
         kinds.append("order")
     return kinds
@@ -137,17 +149,15 @@ def _count_users(conn: Connection, new_rows: Counter[tuple[str, str, date]]) -> 
 
 
 def periods_of_users(
-    conn: Connection, user_ids: Sequence[str], kinds: Sequence[str]
+    conn: Connection, user_ids: Iterable[str], kinds: Sequence[str] | None = None
 ) -> dict[PeriodKey, set[date]]:
-    """Every recorded period of these users for these kinds."""
-    from sqlalchemy import select
-
+    """Every recorded period of these users for these kinds (None: of every kind)."""
     c = user_periods.c
     found: dict[PeriodKey, set[date]] = defaultdict(set)
-    for start in range(0, len(user_ids), 500):
-        query = select(c.user_id, c.kind, c.granularity, c.period).where(
-            c.user_id.in_(user_ids[start : start + 500]), c.kind.in_(kinds)
-        )
+    for chunk in key_chunks(user_ids):
+        query = select(c.user_id, c.kind, c.granularity, c.period).where(c.user_id.in_(chunk))
+        if kinds is not None:
+            query = query.where(c.kind.in_(kinds))
         for r in conn.execute(query):
             found[(r.user_id, r.kind, r.granularity)].add(r.period)
     return found
@@ -260,6 +270,22 @@ def lifecycle_counts(
             }
         )
     return series
+
+
+def users_in_range(start: date, end: date, kinds: Sequence[str]) -> Select[tuple[str, str]]:
+    """(kind, user) for each user with a period of `kind` on a day of [start, end], distinct, as a
+    query: the whole months of the range read from month rows, the days around them from day rows."""
+    c = user_periods.c
+    first_month = start if start.day == 1 else shift("month", period_start("month", start), 1)
+    after_months = period_start("month", end + timedelta(days=1))
+    spans = [(c.granularity == "day") & c.period.between(start, end)]
+    if first_month < after_months:
+        spans = [
+            (c.granularity == "month") & (c.period >= first_month) & (c.period < after_months),
+            (c.granularity == "day") & (c.period >= start) & (c.period < first_month),
+            (c.granularity == "day") & (c.period >= after_months) & (c.period <= end),
+        ]
+    return select(c.kind, c.user_id).where(c.kind.in_(kinds), or_(*spans)).distinct()
 
 
 def users_per_period(

@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from domain.catalogue import is_activity
+from domain.catalogue import feature_of, is_activity
 from domain.events import Fact
 
 
@@ -31,6 +31,11 @@ class EventRecord:
     @cached_property
     def is_activity(self) -> bool:
         return is_activity(self.type, self.data)
+
+    @cached_property
+    def feature(self) -> str | None:
+        """The scene or tool this event is a use of (`scene:shopping`, `tool:check_in`), if any."""
+        return feature_of(self.type, self.data)
 
     @classmethod
     def from_fact(cls, fact: Fact, position: int) -> EventRecord:

@@ -18,13 +18,15 @@ a late event moved them (an earlier first event, a first signup or order, a firs
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Column, Connection, Date, Integer, String, Table, func, select
 
 from projections.activity import PeriodKey, periods_of_users
+from projections.features import Use, UseChanges, feature_uses
 from projections.periods import (
     GRANULARITIES,
     Granularity,
@@ -40,19 +42,19 @@ from projections.sql import upsert_rows
 
 COHORT_DATES = {"first_seen": "first_seen_at", "signup": "signup_at", "first_order": "first_order_at"}
 RETURN_KINDS = {"active": "last_active_at", "order": "last_order_at"}
-"""Return kind → the user column holding the time of the latest such event."""
-MOVING_ATTRIBUTES = (*COHORT_DATES.values(), "channel", "first_country")
+"""Return kind → the user column holding the time of the latest such event. A feature is a cohort
+definition (its adoption) and a return kind (its uses) too."""
 
 
 def _cells(name: str, offset_column: str | None = None) -> Table:
     """A cell table keyed so that a query's filter (definition, return kind, granularity, cohort
     range) is a prefix of its primary key."""
-    returns = [Column("returns", String(8), primary_key=True)] if offset_column else []
+    returns = [Column("returns", String(80), primary_key=True)] if offset_column else []
     offsets = [Column(offset_column, Integer, primary_key=True, autoincrement=False)] if offset_column else []
     return Table(
         name,
         metadata,
-        Column("definition", String(12), primary_key=True),
+        Column("definition", String(80), primary_key=True),
         *returns,
         Column("granularity", String(5), primary_key=True),
         Column("cohort", Date, primary_key=True),
@@ -68,6 +70,28 @@ cohort_returns = _cells("rm_cohort_returns", "offset")
 cohort_last = _cells("rm_cohort_last", "last_offset")
 
 Cell = tuple[Any, ...]
+Periods = Mapping[tuple[str, Granularity], Collection[date]]
+"""(return kind, granularity) → periods."""
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What places a user in the cells: the instant of each cohort definition they are in, the
+    time of their latest return of each kind, and their first-touch channel and country."""
+
+    cohorts: Mapping[str, datetime]
+    latest: Mapping[str, datetime]
+    group: tuple[str, str]
+
+
+def standing(user: Mapping[str, Any], uses: Mapping[str, Use]) -> Standing:
+    """A user's standing from their row and their features' uses."""
+    cohorts = {d: user[column] for d, column in COHORT_DATES.items() if user[column] is not None}
+    latest = {k: user[column] for k, column in RETURN_KINDS.items() if user[column] is not None}
+    for feature, use in uses.items():
+        cohorts[feature] = use.adopted_at
+        latest[feature] = use.last_used_at
+    return Standing(cohorts, latest, (user["channel"] or "", user["first_country"] or ""))
 
 
 class CellChanges:
@@ -78,44 +102,38 @@ class CellChanges:
         self.returns: Counter[Cell] = Counter()
         self.last: Counter[Cell] = Counter()
 
-    def add_user(
-        self, user: Mapping[str, Any], periods: Mapping[tuple[str, str], set[date]], sign: int
-    ) -> None:
-        """Add (sign +1) or retract (-1) a user's whole contribution."""
-        for definition, granularity, cohort, group in _cohorts(user):
-            self.sizes[(definition, granularity, cohort, *group)] += sign
-            for kind in RETURN_KINDS:
-                returned = periods.get((kind, granularity), set())
+    def add_cohort(self, definition: str, user: Standing, periods: Periods, sign: int) -> None:
+        """Add (sign +1) or retract (-1) the user's whole contribution to a definition's cells."""
+        for granularity in GRANULARITIES:
+            cohort = period_of(granularity, user.cohorts[definition])
+            self.sizes[(definition, granularity, cohort, *user.group)] += sign
+            for kind in user.latest:
+                returned = periods.get((kind, granularity), ())
                 for period in returned:
                     k = offset(granularity, cohort, period)
                     if k >= 1:
-                        self.returns[(definition, kind, granularity, cohort, k, *group)] += sign
+                        self.returns[(definition, kind, granularity, cohort, k, *user.group)] += sign
                 latest = max(returned, default=None)
                 if latest is not None and latest >= cohort:
-                    self.last[
-                        (definition, kind, granularity, cohort, offset(granularity, cohort, latest), *group)
-                    ] += sign
+                    k = offset(granularity, cohort, latest)
+                    self.last[(definition, kind, granularity, cohort, k, *user.group)] += sign
 
-    def add_returns(
-        self,
-        before: Mapping[str, Any],
-        after: Mapping[str, Any],
-        new_periods: Mapping[tuple[str, str], list[date]],
-    ) -> None:
-        """A user whose cohort attributes did not change returned in `new_periods`."""
-        for definition, granularity, cohort, group in _cohorts(after):
-            for kind, latest_column in RETURN_KINDS.items():
+    def add_returns(self, definition: str, before: Standing, after: Standing, new_periods: Periods) -> None:
+        """A user whose place in a definition's cohort did not change returned in `new_periods`."""
+        for granularity in GRANULARITIES:
+            cohort = period_of(granularity, after.cohorts[definition])
+            for kind in after.latest:
                 for period in new_periods.get((kind, granularity), ()):
                     k = offset(granularity, cohort, period)
                     if k >= 1:
-                        self.returns[(definition, kind, granularity, cohort, k, *group)] += 1
-                old_latest = _period(granularity, before[latest_column])
-                new_latest = _period(granularity, after[latest_column])
+                        self.returns[(definition, kind, granularity, cohort, k, *after.group)] += 1
+                old_latest = _period(granularity, before.latest.get(kind))
+                new_latest = _period(granularity, after.latest.get(kind))
                 if old_latest != new_latest:
                     for latest, sign in ((old_latest, -1), (new_latest, +1)):
                         if latest is not None and latest >= cohort:
                             k = offset(granularity, cohort, latest)
-                            self.last[(definition, kind, granularity, cohort, k, *group)] += sign
+                            self.last[(definition, kind, granularity, cohort, k, *after.group)] += sign
 
     def write(self, conn: Connection) -> None:
         _add(conn, cohort_sizes, ("definition", "granularity", "cohort", "channel", "country"), self.sizes)
@@ -130,37 +148,65 @@ def apply_cohorts(
     before: Mapping[str, Mapping[str, Any]],
     after: Mapping[str, Mapping[str, Any]],
     new_periods: Mapping[PeriodKey, list[date]],
+    use_changes: UseChanges,
 ) -> None:
-    """Change the cells by what a batch changed for each touched user (`before` lacks new users)."""
+    """Change the cells by what a batch changed for each touched user (`before` lacks new users;
+    `use_changes` holds the features whose adoption or latest use the batch changed)."""
+    uses_now = feature_uses(conn, after)
+    uses_then: dict[str, dict[str, Use]] = {u: dict(uses_now.get(u, {})) for u in before}
+    for (user, feature), (old, _) in use_changes.items():
+        if user in uses_then:
+            if old is None:
+                del uses_then[user][feature]
+            else:
+                uses_then[user][feature] = old
+    fresh: dict[str, dict[tuple[str, Granularity], list[date]]] = defaultdict(dict)
+    for (user, kind, granularity), periods in new_periods.items():
+        fresh[user][(kind, granularity)] = periods
+
     changes = CellChanges()
-    moved = [u for u, row in after.items() if u not in before or _moved(before[u], row)]
-    everything = periods_of_users(conn, moved, list(RETURN_KINDS))
-    for user_id in moved:
-        now = {(k, g): everything.get((user_id, k, g), set()) for k in RETURN_KINDS for g in GRANULARITIES}
-        if user_id in before:
-            then = {key: periods - set(new_periods.get((user_id, *key), ())) for key, periods in now.items()}
-            changes.add_user(before[user_id], then, -1)
-        changes.add_user(after[user_id], now, +1)
-    for user_id, row in after.items():
-        if user_id not in before or user_id in moved:
-            continue
-        mine = {(k, g): new_periods.get((user_id, k, g), []) for k in RETURN_KINDS for g in GRANULARITIES}
-        changes.add_returns(before[user_id], row, mine)
+    moves: dict[str, tuple[Standing | None, Standing, list[str]]] = {}
+    for user, row in after.items():
+        now = standing(row, uses_now.get(user, {}))
+        then = standing(before[user], uses_then[user]) if user in before else None
+        moved = _moved_cohorts(then, now)
+        if moved:
+            moves[user] = (then, now, moved)
+        for definition in now.cohorts:
+            if definition not in moved:
+                changes.add_returns(definition, then, now, fresh[user])  # type: ignore[arg-type]
+    stored = _periods_by_user(conn, [u for u, (then, _, _) in moves.items() if then is not None])
+    for user, (then, now, moved) in moves.items():
+        mine = fresh[user]
+        periods_now = stored.get(user, {}) if then is not None else {k: set(p) for k, p in mine.items()}
+        for definition in moved:
+            if then is not None and definition in then.cohorts:
+                periods_then = {k: p - set(mine.get(k, ())) for k, p in periods_now.items()}
+                changes.add_cohort(definition, then, periods_then, -1)
+            if definition in now.cohorts:
+                changes.add_cohort(definition, now, periods_now, +1)
     changes.write(conn)
 
 
-def _moved(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
-    return any(before[name] != after[name] for name in MOVING_ATTRIBUTES)
+def _periods_by_user(
+    conn: Connection, user_ids: list[str]
+) -> dict[str, dict[tuple[str, Granularity], set[date]]]:
+    """user → (kind, granularity) → every recorded period, for these users."""
+    found: dict[str, dict[tuple[str, Granularity], set[date]]] = defaultdict(dict)
+    for (user, kind, granularity), periods in periods_of_users(conn, user_ids).items():
+        found[user][(kind, granularity)] = periods
+    return found
 
 
-def _cohorts(user: Mapping[str, Any]) -> list[tuple[str, str, date, tuple[str, str]]]:
-    group = (user["channel"] or "", user["first_country"] or "")
-    return [
-        (definition, granularity, period_of(granularity, user[column]), group)
-        for definition, column in COHORT_DATES.items()
-        if user[column] is not None
-        for granularity in GRANULARITIES
-    ]
+def _moved_cohorts(then: Standing | None, now: Standing) -> list[str]:
+    """The definitions whose cohort the user entered, left or changed (all of them when their
+    first-touch group changed)."""
+    if then is None:
+        return list(now.cohorts)
+    definitions = sorted({*then.cohorts, *now.cohorts})
+    if then.group != now.group:
+        return definitions
+    return [d for d in definitions if then.cohorts.get(d) != now.cohorts.get(d)]
 
 
 def _period(granularity: Any, moment: datetime | None) -> date | None:

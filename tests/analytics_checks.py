@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 
 from projections.activity import active_users, frequency, lifecycle_counts, stickiness
 from projections.campaigns import campaign_effect, campaign_list
+from projections.features import feature_impact, feature_report
 from projections.orders import repurchase
 from projections.overview import overview
 from projections.records import EventRecord
@@ -32,15 +33,34 @@ FILTERS = (
 )
 
 
+GRANULARITY_PERIODS = (("day", 20), ("week", 8), ("month", 4))
+BREAKDOWNS = (None, "channel", "country")
+COHORT_FEATURES = ("tool:check_in", "scene:social")
 RETENTION_CASES = [
     (granularity, periods, definition, returns, mode, breakdown)
-    for granularity, periods in (("day", 20), ("week", 8), ("month", 4))
+    for granularity, periods in GRANULARITY_PERIODS
     for definition in ("first_seen", "signup", "first_order")
     for returns in ("active", "order")
     for mode in ("on", "on_or_after")
-    for breakdown in (None, "channel", "country")
+    for breakdown in BREAKDOWNS
 ]
-"""Every combination of retention parameters (with the periods asked for each granularity)."""
+"""Every combination of retention parameters (with the periods asked for each granularity)..."""
+FEATURE_PAIRS = [
+    (definition, returns)
+    for definition in ("first_seen", "signup", "first_order", *COHORT_FEATURES)
+    for returns in ("active", "order", *COHORT_FEATURES)
+    if definition in COHORT_FEATURES or returns in COHORT_FEATURES
+]
+RETENTION_CASES += [
+    (granularity, periods, definition, returns, mode, BREAKDOWNS[n % len(BREAKDOWNS)])
+    for n, ((granularity, periods), (definition, returns), mode) in enumerate(
+        (g, pair, mode)
+        for g in GRANULARITY_PERIODS
+        for pair in FEATURE_PAIRS
+        for mode in ("on", "on_or_after")
+    )
+]
+"""...and with a feature as the cohort, the return or both (each with one of the breakdowns)."""
 
 
 def assert_read_models_equal_reference(
@@ -66,6 +86,7 @@ def assert_read_models_equal_reference(
             _same(repurchase(conn, *asked), reference.repurchase(history, *asked), "repurchase", asked)
         _assert_value_equal(conn, history, start, end, watermark)
         _assert_levers_equal(conn, history, start, end, watermark)
+        _assert_features_equal(conn, history, start, end, watermark)
 
 
 def _same(got: Any, want: Any, *asked: Any) -> None:
@@ -121,6 +142,23 @@ def _assert_levers_equal(
         (start + timedelta(days=20), start + timedelta(days=46), watermark),
     ):
         _same(overview(conn, *asked), reference.overview(history, *asked), "overview", asked)
+
+
+def _assert_features_equal(
+    conn: Connection, history: list[reference.Event], start: date, end: date, watermark: datetime
+) -> None:
+    """The feature report over two ranges, and every feature's impact (metrics.md "Scenes and tools")."""
+    for asked in (
+        (start, end, watermark),
+        (start + timedelta(days=9), start + timedelta(days=40), watermark),
+    ):
+        _same(feature_report(conn, *asked), reference.features(history, *asked), "features", asked)
+    used = {
+        row["feature"] for row in reference.features(history, date(1, 1, 1), date(9999, 12, 30), watermark)
+    }
+    for feature in sorted(used | {"tool:never-used"}):
+        asked = (feature, start, end, watermark)
+        _same(feature_impact(conn, *asked), reference.feature_impact(history, *asked), "impact", asked)
 
 
 def _assert_retention_equal(

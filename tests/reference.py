@@ -126,14 +126,26 @@ def watermark_of(events: Iterable[Event]) -> datetime:
 # Activity
 
 
+FEATURE_SOURCES = {"scene": ("SceneVisited", "scene"), "tool": ("ToolUsed", "tool")}
+"""metrics.md "Scenes and tools": a feature's kind → the event type using it and the field naming it."""
+
+
 def _feature_wanted(filter_: str | None) -> Callable[[Event], bool]:
-    """Activity events, narrowed to one scene (`scene:social`) or one tool (`tool:check_in`)."""
+    """Activity events, narrowed to one scene (`scene:social`) or one tool (`tool:check_in`): the uses
+    of that feature."""
     if filter_ is None:
         return is_activity
     kind, _, name = filter_.partition(":")
-    field_of = {"scene": ("SceneVisited", "scene"), "tool": ("ToolUsed", "tool")}
-    type_, key = field_of[kind]
+    type_, key = FEATURE_SOURCES[kind]
     return lambda e: e.type == type_ and e.data.get(key) == name
+
+
+def feature_of(e: Event) -> str | None:
+    """The feature an event is a use of (`scene:shopping`, `tool:check_in`); None for other events."""
+    for kind, (type_, key) in FEATURE_SOURCES.items():
+        if e.type == type_:
+            return f"{kind}:{e.data[key]}"
+    return None
 
 
 def _user_periods(
@@ -252,22 +264,40 @@ def _first_touch(events: Iterable[Event], key: str) -> dict[str, str]:
 
 
 def _earliest(events: Iterable[Event], type_: str) -> dict[str, datetime]:
+    return _earliest_where(events, lambda e: e.type == type_)
+
+
+def _earliest_where(events: Iterable[Event], wanted: Callable[[Event], bool]) -> dict[str, datetime]:
+    """user → the time of their earliest event that is `wanted`."""
     dates: dict[str, datetime] = {}
     for e in _of_users(events):
-        if e.type == type_ and (e.user_id not in dates or e.occurred_at < dates[e.user_id]):
+        if wanted(e) and (e.user_id not in dates or e.occurred_at < dates[e.user_id]):
             dates[e.user_id] = e.occurred_at
     return dates
 
 
+def adoptions(events: Iterable[Event], feature: str) -> dict[str, datetime]:
+    """user → their adoption of `feature` (`tool:check_in`): the time of their first use of it."""
+    return _earliest_where(events, _feature_wanted(feature))
+
+
 def cohort_dates(events: Sequence[Event], definition: str) -> dict[str, datetime]:
-    """user → the time that puts them in a cohort: `first_seen`, `signup` or `first_order`."""
+    """user → the time that puts them in a cohort: `first_seen`, `signup`, `first_order`, or a
+    feature (`tool:check_in`, `scene:shopping`): its adoption."""
     if definition == "first_seen":
         return first_seen(events)
-    return _earliest(events, {"signup": "UserRegistered", "first_order": "OrderPlaced"}[definition])
+    if definition in ("signup", "first_order"):
+        return _earliest(events, {"signup": "UserRegistered", "first_order": "OrderPlaced"}[definition])
+    return adoptions(events, definition)
 
 
 def _returned(e: Event, returning: str) -> bool:
-    return is_activity(e) if returning == "active" else e.type == "OrderPlaced"
+    """A return event: `active` (any activity), `order` (OrderPlaced) or a feature (a use of it)."""
+    if returning == "active":
+        return is_activity(e)
+    if returning == "order":
+        return e.type == "OrderPlaced"
+    return _feature_wanted(returning)(e)
 
 
 def retention(
@@ -744,6 +774,97 @@ def ltv(
             }
         )
     return {"cohorts": rows}
+
+
+# Scenes and tools (metrics.md "Scenes and tools")
+
+
+def _feature_uses(events: Iterable[Event]) -> dict[str, dict[str, list[datetime]]]:
+    """feature → user → the times of their uses of it."""
+    found: dict[str, dict[str, list[datetime]]] = defaultdict(lambda: defaultdict(list))
+    for e in _of_users(events):
+        feature = feature_of(e)
+        if feature is not None:
+            found[feature][e.user_id].append(e.occurred_at)
+    return found
+
+
+def features(events: Sequence[Event], start: date, end: date, watermark: datetime) -> list[dict[str, Any]]:
+    """Every feature used in [start, end], most users first, then by name: users adopting it in the
+    range, users and uses in the range, users over the range's active users, and repeat_7d among the
+    range's adopters with adoption + 7 days <= watermark: the share with a use on or after day 7 after
+    adoption (at any time: the history ends at the watermark)."""
+    first, after = _range(start, end)
+    active = {e.user_id for e in _of_users(events) if is_activity(e) and _in(e.occurred_at, first, after)}
+    rows = []
+    for feature, by_user in _feature_uses(events).items():
+        inside = {u: [t for t in times if _in(t, first, after)] for u, times in by_user.items()}
+        users = [u for u, times in inside.items() if times]
+        if not users:
+            continue
+        adopted = {u: min(times) for u, times in by_user.items() if _in(min(times), first, after)}
+        mature = [u for u, t in adopted.items() if t + 7 * DAY <= watermark]
+        repeated = [u for u in mature if any(t >= adopted[u] + 7 * DAY for t in by_user[u])]
+        rows.append(
+            {
+                "feature": feature,
+                "adopted": len(adopted),
+                "users": len(users),
+                "uses": sum(len(times) for times in inside.values()),
+                "share_of_active": _share(len(users), len(active)),
+                "repeat_7d": _share(len(repeated), len(mature)),
+            }
+        )
+    rows.sort(key=lambda r: (-r["users"], r["feature"]))
+    return rows
+
+
+def feature_impact(
+    events: Sequence[Event], feature: str, start: date, end: date, watermark: datetime
+) -> dict[str, Any]:
+    """Users first seen in [start, end] with first seen + 30 days <= watermark, split into those who
+    adopted `feature` within 7 days of first seen and the others: their outcomes after first seen, the
+    difference (adopters - others) with 95 % intervals, as `campaign_effect` gives its uplift. Any
+    feature name answers; one nobody used has no adopters."""
+    first, after = _range(start, end)
+    by_user = _by_user(events)
+    currency_of = order_currencies(events)
+    adopted = adoptions(events, feature)
+    outcomes: dict[str, list[dict[str, Any]]] = {"adopters": [], "others": []}
+    for user, seen in first_seen(events).items():
+        if not _in(seen, first, after) or seen + 30 * DAY > watermark:
+            continue
+        mine = by_user[user]
+        adopter = user in adopted and _in(adopted[user], seen, seen + 7 * DAY)
+        outcomes["adopters" if adopter else "others"].append(
+            {
+                "retained_d30": any(is_activity(e) and e.occurred_at >= seen + 30 * DAY for e in mine),
+                "ordered_d30": any(
+                    e.type == "OrderPlaced" and _in(e.occurred_at, seen, seen + 30 * DAY) for e in mine
+                ),
+                "net_revenue_d30": net_revenue_by_currency(mine, seen, seen + 30 * DAY, currency_of),
+            }
+        )
+    shares = ("retained_d30", "ordered_d30")
+    money = {g: [o["net_revenue_d30"] for o in os] for g, os in outcomes.items()}
+    currencies = sorted({c for amounts in money.values() for a in amounts for c in a})
+    groups = {
+        g: {
+            "users": len(os),
+            **{s: _share(sum(o[s] for o in os), len(os)) for s in shares},
+            "net_revenue_d30": _means_text(money[g], currencies),
+        }
+        for g, os in outcomes.items()
+    }
+    adopters, others = outcomes["adopters"], outcomes["others"]
+    difference = {s: share_difference([o[s] for o in adopters], [o[s] for o in others]) for s in shares}
+    difference["net_revenue_d30"] = _money_difference(money["adopters"], money["others"])
+    return {
+        "feature": feature,
+        "groups": groups,
+        "difference": difference,
+        "note": "correlation, not causation",
+    }
 
 
 # Campaigns (metrics.md "Campaigns")

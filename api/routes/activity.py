@@ -10,19 +10,17 @@ from pydantic import BaseModel, Field
 
 from api.common import Stamped
 from api.declared import declare
+from api.feature_names import FEATURE
 from api.ranges import DateRange, read
-from domain.catalogue import SCENES
 from projections import activity
 from projections.tracking import Progress
 
 blueprint = Blueprint("activity", __name__)
 
-FILTER = f"^(scene:({'|'.join(SCENES)})|tool:.{{1,64}})$"
-
 
 class ActiveUsersQuery(DateRange):
     granularity: Literal["day", "week", "month"] = Field("day", description="period length")
-    filter: str | None = Field(None, pattern=FILTER, description="scene:<scene> or tool:<tool name>")
+    filter: str | None = Field(None, pattern=FEATURE, description="scene:<scene> or tool:<tool name>")
 
 
 class WeeklyOrMonthlyQuery(DateRange):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from flask import Blueprint
 from pydantic import BaseModel, Field, model_validator
 
 from api.common import Stamped
 from api.declared import QueryError, declare
+from api.feature_names import FEATURE, KNOWN_RULE, require_known
 from api.ranges import MAX_PERIODS, DateRange, read
 from projections.retention import retention as retention_cohorts
 from projections.tracking import Progress
@@ -17,18 +18,25 @@ from projections.tracking import Progress
 blueprint = Blueprint("retention", __name__)
 
 
+Feature = Annotated[str, Field(pattern=FEATURE, description="scene:<scene> or tool:<tool>")]
+
+
 class RetentionQuery(DateRange):
     rules: ClassVar[Mapping[str, str]] = {
         **DateRange.rules,
         "periods": "at most " + ", ".join(f"{n} for {g}" for g, n in MAX_PERIODS.items()),
+        "cohort": KNOWN_RULE,
+        "return": KNOWN_RULE,
     }
 
     granularity: Literal["day", "week", "month"] = Field("month", description="period length")
-    cohort: Literal["first_seen", "signup", "first_order"] = Field(
-        "first_seen", description="cohort definition"
+    cohort: Literal["first_seen", "signup", "first_order"] | Feature = Field(
+        "first_seen", description="cohort definition: a first time, or a feature's adoption"
     )
-    returns: Literal["active", "order"] = Field(
-        "active", alias="return", description="what counts as a return"
+    returns: Literal["active", "order"] | Feature = Field(
+        "active",
+        alias="return",
+        description="what counts as a return: any activity, an order, a feature's use",
     )
     mode: Literal["on", "on_or_after"] = Field("on", description="N-period or unbounded retention")
     periods: int | None = Field(
@@ -77,9 +85,11 @@ class RetentionResult(Stamped):
     role="reader",
     query=RetentionQuery,
     result=RetentionResult,
+    errors=(422,),
     waits=True,
 )
 def retention(q: RetentionQuery, current: Progress) -> dict[str, Any]:
+    require_known({"cohort": q.cohort, "return": q.returns})
     cohorts = read(
         lambda conn: retention_cohorts(
             conn, q.granularity, q.cohort, q.returns, q.mode, q.start, q.end, q.offsets(), current.watermark,

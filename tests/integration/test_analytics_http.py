@@ -312,6 +312,108 @@ def test_every_answer_equals_the_definitions(client, history):
         assert {"series": body["series"]} == reference.revenue(history, granularity, START, END), granularity
 
 
+def test_every_feature_answer_equals_the_definitions(client, system, history):
+    dates = {"from": START.isoformat(), "to": END.isoformat()}
+
+    def answers_equal_reference(history: list) -> None:
+        watermark = max(e.occurred_at for e in history)
+        report = get(client, "/v1/features", **dates)["features"]
+        assert report == reference.features(history, START, END, watermark)
+        assert {"scene:shopping", "scene:social", "scene:content", "tool:check_in"} <= {
+            r["feature"] for r in report
+        }
+        for granularity, cohort, returns, mode, breakdown in (
+            ("week", "tool:check_in", "tool:check_in", "on", None),
+            ("week", "tool:check_in", "active", "on_or_after", "channel"),
+            ("month", "scene:social", "order", "on", None),
+            ("day", "first_seen", "tool:wishlist", "on_or_after", "country"),
+            ("week", "tool:wishlist", "scene:content", "on", None),
+        ):
+            params = {
+                "granularity": granularity,
+                "cohort": cohort,
+                "return": returns,
+                "mode": mode,
+                "periods": "6",
+            }
+            body = get(
+                client,
+                "/v1/retention/cohorts",
+                **params,
+                **({"breakdown": breakdown} if breakdown else {}),
+                **dates,
+            )
+            assert (body["cohort"], body["return"]) == (cohort, returns)
+            want = reference.retention(
+                history, granularity, cohort, returns, mode, START, END, 6, watermark, breakdown
+            )
+            assert body["cohorts"] == want and want, params
+        for feature in ("tool:check_in", "scene:shopping"):
+            impact = get(client, f"/v1/features/{feature}/impact", **dates)
+            assert {
+                k: v for k, v in impact.items() if k not in ("as_of", "watermark")
+            } == reference.feature_impact(history, feature, START, END, watermark)
+        assert impact["note"] == "correlation, not causation"
+
+    answers_equal_reference(history)
+    # check-ins dated before their users' first known ones arrive late: their adoption moves earlier,
+    # for two of them before their first seen too (and to a first-touch channel and country of GB app)
+    adopters = sorted({e.user_id for e in history if e.type == "ToolUsed" and e.data["tool"] == "check_in"})[
+        :5
+    ]
+    firsts = {u: min(e.occurred_at for e in history if e.user_id == u) for u in adopters}
+    late = [
+        event(
+            "ToolUsed",
+            u,
+            (firsts[u] + timedelta(hours=1 if n < 3 else -50)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            tool="check_in",
+        )
+        for n, u in enumerate(adopters)
+    ]
+    post(client, late)
+    LocalFollower(LogReader(system.event_store), system.runners).catch_up()
+    answers_equal_reference(LogReader(system.event_store).read(0, 100_000))
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field", "status"),
+    [
+        ("/v1/retention/cohorts", {"cohort": "tool:teleport"}, "cohort", 422),
+        ("/v1/retention/cohorts", {"return": "tool:teleport"}, "return", 422),
+        ("/v1/retention/cohorts", {"cohort": "scene:casino"}, "cohort", 400),
+        ("/v1/retention/cohorts", {"return": "feature:check_in"}, "return", 400),
+        ("/v1/retention/cohorts", {"cohort": "tool:"}, "cohort", 400),
+        ("/v1/features/tool:teleport/impact", {}, "feature", 422),
+        ("/v1/features/scene:casino/impact", {}, "feature", 400),
+        ("/v1/features/check_in/impact", {}, "feature", 400),
+        ("/v1/features/tool:check_in/impact", {"from": "2025-04-01"}, "to", 400),
+        ("/v1/features", {"from": "2025-04-01", "to": "2025-03-01"}, "to", 400),
+        (
+            "/v1/features",
+            {"from": "2025-03-01", "to": "2025-04-01", "feature": "tool:check_in"},
+            "feature",
+            400,
+        ),
+    ],
+)
+def test_bad_and_unknown_features_are_named(client, system, path, params, field, status):
+    post(client, [event("ToolUsed", "u1", tool="check_in"), event("SceneVisited", "u2", scene="social")])
+    LocalFollower(LogReader(system.event_store), system.runners).catch_up()
+    asked = (
+        {"from": "2025-03-01", "to": "2025-04-01"} if path != "/v1/features" and "from" not in params else {}
+    )
+    response = client.get(path, query_string={**asked, **params}, headers=READER)
+    assert response.status_code == status, response.json
+    error = response.json["error"]
+    assert error["details"][0]["field"] == field
+    if status == 422:
+        assert error["code"] == "unknown_feature"
+        assert error["details"][0]["known"] == ["scene:social", "tool:check_in"]
+    else:
+        assert error["code"] == "invalid_parameter"
+
+
 def test_every_lever_answer_equals_the_definitions(client, levers_history):
     history = levers_history
     watermark = max(e.occurred_at for e in history)
@@ -495,6 +597,8 @@ def test_analytics_need_the_reader_role(client):
         "/v1/campaigns/c1/effect",
         "/v1/service/satisfaction",
         "/v1/overview",
+        "/v1/features",
+        "/v1/features/tool:check_in/impact",
     ):
         asked = {} if path.startswith("/v1/campaigns") else params
         assert client.get(path, query_string=asked).status_code == 401, path

@@ -118,6 +118,18 @@ def levers(late: bool):
             )
 
 
+def feature_uses(late: bool):
+    """Wishlist and content uses; `late`: check-ins dated months before the users' first known ones,
+    which move their adoption (and every feature cohort count) earlier."""
+    for k, user in enumerate(("u0", "u1", "u2", "u3")):
+        yield envelope("ToolUsed", user_id=user, tool="wishlist", at=f"2011-02-{1 + 5 * k:02d}T10:00:00Z")
+        yield envelope("ToolUsed", user_id=user, tool="wishlist", at=f"2011-03-{1 + 7 * k:02d}T10:00:00Z")
+        if late and k % 2:
+            yield envelope("ToolUsed", user_id=user, tool="check_in", at=f"2011-01-{20 + k:02d}T07:00:00Z")
+        if late or k < 2:
+            yield envelope("SceneVisited", user_id=user, scene="content", at=f"2011-01-{3 + k:02d}T10:00:00Z")
+
+
 def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack_env, tmp_path):
     engine = create_database_engine(full_stack_env["COHORTLINE_DATABASE_URL"])
     store = open_event_store(engine)
@@ -127,7 +139,7 @@ def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack
     es = Elasticsearch(full_stack_env["COHORTLINE_ELASTICSEARCH_URL"])
     index = ElasticsearchUsers(es, full_stack_env["COHORTLINE_ELASTICSEARCH_INDEX"])
     try:
-        store.record([*history(), *levers(late=False)])
+        store.record([*history(), *levers(late=False), *feature_uses(late=False)])
         head = relay_until_caught_up(relay)
 
         def caught_up(target: int) -> bool:
@@ -136,7 +148,7 @@ def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack
 
         wait_until(lambda: caught_up(head), 120, "the worker to apply the log", worker)
         relay.save_position(0)  # the relay republishes everything, as after a crash
-        store.record([*history(offset=30), *levers(late=True)])
+        store.record([*history(offset=30), *levers(late=True), *feature_uses(late=True)])
         head = relay_until_caught_up(relay)
         wait_until(lambda: caught_up(head), 120, "the worker to apply the republished log", worker)
 
@@ -159,7 +171,7 @@ def test_worker_projects_into_postgres_and_elasticsearch_exactly_once(full_stack
 
 
 def assert_lever_routes_equal_reference(env: dict[str, str], events: list[EventRecord]) -> None:
-    """The value, campaign, service and overview routes over the worker's read models answer as the
+    """The value, campaign, service, overview and feature routes over the worker's read models answer as the
     reference does."""
     history = as_reference(events)
     watermark = reference.watermark_of(history)
@@ -187,6 +199,28 @@ def assert_lever_routes_equal_reference(env: dict[str, str], events: list[EventR
         }
         overview = get("/v1/overview", **{"from": "2011-02-01", "to": "2011-02-28"})
         assert overview == reference.overview(history, date(2011, 2, 1), date(2011, 2, 28), watermark)
+        report = get("/v1/features", **asked)["features"]
+        assert report == reference.features(history, start, end, watermark)
+        assert {row["feature"] for row in report} == {
+            "scene:social",
+            "scene:content",
+            "tool:check_in",
+            "tool:wishlist",
+        }
+        for cohort, returns in (
+            ("tool:check_in", "tool:check_in"),
+            ("tool:check_in", "active"),
+            ("first_seen", "scene:content"),
+        ):
+            found = get(
+                "/v1/retention/cohorts", granularity="month", cohort=cohort, **{"return": returns}, **asked
+            )
+            want = reference.retention(history, "month", cohort, returns, "on", start, end, 3, watermark)
+            assert found["cohorts"] == want
+        impact = get("/v1/features/tool:check_in/impact", **{"from": "2011-01-01", "to": "2011-03-31"})
+        assert impact == reference.feature_impact(
+            history, "tool:check_in", date(2011, 1, 1), date(2011, 3, 31), watermark
+        )
     finally:
         system.close()
 
