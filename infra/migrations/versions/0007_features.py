@@ -82,4 +82,6 @@ def _widen(definition: tuple[int, int], returns: tuple[int, int]) -> None:
                 "definition", type_=sa.String(definition[1]), existing_type=sa.String(definition[0])
             )
             if table != "rm_cohort_sizes":
-                batch.alter_column("returns", type_=sa.String(returns[1]), existing_type=sa.String(returns[0]))
+                batch.alter_column(
+                    "returns", type_=sa.String(returns[1]), existing_type=sa.String(returns[0])
+                )
