@@ -118,11 +118,14 @@ class CellChanges:
                     k = offset(granularity, cohort, latest)
                     self.last[(definition, kind, granularity, cohort, k, *user.group)] += sign
 
-    def add_returns(self, definition: str, before: Standing, after: Standing, new_periods: Periods) -> None:
-        """A user whose place in a definition's cohort did not change returned in `new_periods`."""
+    def add_returns(
+        self, definition: str, before: Standing, after: Standing, new_periods: Periods, kinds: Collection[str]
+    ) -> None:
+        """A user whose place in a definition's cohort did not change returned in `new_periods`
+        (of `kinds`, the return kinds with new periods or a new latest return)."""
         for granularity in GRANULARITIES:
             cohort = period_of(granularity, after.cohorts[definition])
-            for kind in after.latest:
+            for kind in kinds:
                 for period in new_periods.get((kind, granularity), ()):
                     k = offset(granularity, cohort, period)
                     if k >= 1:
@@ -172,9 +175,14 @@ def apply_cohorts(
         moved = _moved_cohorts(then, now)
         if moved:
             moves[user] = (then, now, moved)
+        if then is None:
+            continue
+        kinds = {kind for kind, _ in fresh[user]} | {
+            k for k in now.latest if then.latest.get(k) != now.latest[k]
+        }
         for definition in now.cohorts:
-            if definition not in moved:
-                changes.add_returns(definition, then, now, fresh[user])  # type: ignore[arg-type]
+            if definition not in moved and kinds:
+                changes.add_returns(definition, then, now, fresh[user], kinds)
     stored = _periods_by_user(conn, [u for u, (then, _, _) in moves.items() if then is not None])
     for user, (then, now, moved) in moves.items():
         mine = fresh[user]
