@@ -38,6 +38,28 @@ Rfc3339 = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 Money = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", description="decimal, rounded half-even to 2 places")]
 
 
+Share = Annotated[float, Field(ge=0, le=1, description="a share rounded to 4 places")]
+Difference = Annotated[float, Field(description="a difference of shares rounded to 4 places")]
+
+
+class ShareDifference(BaseModel):
+    value: Difference | None = Field(
+        description="the first group's share minus the second's; null when a group is empty"
+    )
+    ci95: tuple[Difference, Difference] | None = Field(
+        description="95 % interval (Wald, unpooled); null when a group has fewer than 2 members"
+    )
+
+
+class MoneyDifference(BaseModel):
+    value: Money | None = Field(
+        description="the first group's mean minus the second's; null when a group is empty"
+    )
+    ci95: tuple[Money, Money] | None = Field(
+        description="95 % interval (Welch); null when a group has fewer than 2 members"
+    )
+
+
 class NoParameters(Query):
     """A route that takes no query parameters (any given is refused)."""
 

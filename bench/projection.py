@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.datasets import online_retail_events  # noqa: E402
+from bench.sizes import read_model_size, size_line  # noqa: E402
 from domain.envelope import parse_envelope  # noqa: E402
 from domain.model import stream_id  # noqa: E402
 from infra import migrations  # noqa: E402
@@ -44,9 +45,13 @@ RELAY_BATCH = 5000
 """Events per relay batch, as `cohortline relay` reads them (streams.relay)."""
 
 
-def records(count: int) -> list[EventRecord]:
+def records(count: int, features: bool = True) -> list[EventRecord]:
+    """The first `count` events; without `features`, each product view (a shopping scene visit) is a
+    SessionStarted of the same user at the same time: the same activity, no scene."""
     out = []
     for position, raw in enumerate(online_retail_events(), start=1):
+        if not features and raw["type"] == "SceneVisited":
+            raw = {**raw, "type": "SessionStarted", "data": {}}
         envelope = parse_envelope(raw)
         out.append(
             EventRecord(
@@ -106,6 +111,11 @@ async def bare_consume(servers: str, topic: str) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument(
+        "--without-features",
+        action="store_true",
+        help="publish product views as sessions: the cost of the shopping scene's feature cells",
+    )
     args = parser.parse_args()
     for variable in ("COHORTLINE_DATABASE_URL", "COHORTLINE_KAFKA_URL", "COHORTLINE_ELASTICSEARCH_URL"):
         if not os.environ.get(variable):
@@ -114,7 +124,7 @@ def main() -> None:
             )
     servers = os.environ["COHORTLINE_KAFKA_URL"].removeprefix("kafka://")
     topic, index = f"bench.projection.{uuid.uuid4().hex[:8]}", f"bench-users-{uuid.uuid4().hex[:8]}"
-    events = records(args.events)
+    events = records(args.events, features=not args.without_features)
     asyncio.run(publish(servers, topic, events))
     consumed, seconds = asyncio.run(bare_consume(servers, topic))
     bare_rate = consumed / seconds
@@ -140,17 +150,24 @@ def main() -> None:
         started = time.perf_counter()
         wait_until(lambda: applied() >= events[-1].position, 3600, "the worker to apply the topic", worker)
         rate = len(events) / (time.perf_counter() - started)
+        size = size_line(*read_model_size(engine))
     finally:
         worker.stop()
         engine.dispose()
         drop_database(url)
         delete_index(os.environ["COHORTLINE_ELASTICSEARCH_URL"], index)
-    print(f"{len(events):,} Online Retail events on {PARTITIONS} partitions, {os.cpu_count()} cores")
+    views = (
+        "product views as sessions (no feature)"
+        if args.without_features
+        else "product views as shopping scene visits"
+    )
+    print(f"{len(events):,} Online Retail events on {PARTITIONS} partitions, {os.cpu_count()} cores; {views}")
     print(f"{'bare aiokafka consumer (baseline)':<44} {bare_rate:>10,.0f} events/s")
     print(
         f"{'worker: Kafka -> PostgreSQL + Elasticsearch':<44} {rate:>10,.0f} events/s   "
         f"{rate / bare_rate:.2f} x baseline   (goal >= {GOAL:,}: {'met' if rate >= GOAL else 'NOT met'})"
     )
+    print(size)
 
 
 def started_applying(engine: Engine) -> bool:

@@ -291,13 +291,9 @@ def _levers(system: Any, out: Callable[[str], None]) -> None:
     for name in ("ordered_7d", "ordered_30d", "active_after_30d"):
         treated, control = effect["groups"]["treatment"][name], effect["groups"]["control"][name]
         uplift = effect["uplift"][name]
-        interval = (
-            "n/a"
-            if uplift["ci95"] is None
-            else f"{uplift['ci95'][0] * 100:+.1f} .. {uplift['ci95'][1] * 100:+.1f} pt"
-        )
         out(
-            f"  {name:<17} {_percent(treated):>7} vs {_percent(control):>7}   {_signed(uplift['value'])}  [{interval}]"
+            f"  {name:<17} {_percent(treated):>7} vs {_percent(control):>7}   {_signed(uplift['value'])}"
+            f"  [{_interval(uplift)}]"
         )
     out(f"  coupons redeemed: {effect['groups']['treatment']['coupons_redeemed']}")
     out("")
@@ -352,15 +348,18 @@ def _features(system: Any, out: Callable[[str], None]) -> None:
     )
     for name in ("retained_d30", "ordered_d30"):
         difference = impact["difference"][name]
-        interval = (
-            "n/a"
-            if difference["ci95"] is None
-            else f"{difference['ci95'][0] * 100:+.1f} .. {difference['ci95'][1] * 100:+.1f} pt"
-        )
         out(
             f"  {name:<14} {_percent(adopters[name]):>7} vs {_percent(others[name]):>7}"
-            f"   {_signed(difference['value'])}  [{interval}]"
+            f"   {_signed(difference['value'])}  [{_interval(difference)}]"
         )
+
+
+def _interval(difference: dict[str, Any]) -> str:
+    """A share difference's 95 % interval in percentage points."""
+    if difference["ci95"] is None:
+        return "n/a"
+    low, high = difference["ci95"]
+    return f"{low * 100:+.1f} .. {high * 100:+.1f} pt"
 
 
 def _percent(share: float | None) -> str:

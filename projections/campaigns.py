@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Connection, DateTime, String
 
 from domain.envelope import format_timestamp, parse_timestamp
 from projections.activity import last_active_times
-from projections.intervals import currencies_of, money_differences, money_means, share, share_difference
+from projections.intervals import compare_groups
 from projections.orders import order_times
 from projections.records import EventRecord
 from projections.schema import aware_utc, metadata, naive_utc
@@ -212,22 +212,15 @@ def campaign_effect(conn: Connection, campaign_id: str, watermark: datetime | No
         )
     }
     outcomes = _outcomes(conn, campaign_id, enrolled)
-    money = {g: [o["net_revenue_30d"] for o in outcomes[g]] for g in GROUPS}
-    currencies = currencies_of(*money["treatment"], *money["control"])
+    figures, uplift = compare_groups(outcomes["treatment"], outcomes["control"], SHARES, "net_revenue_30d")
     groups = {
         g: {
             "members": len(outcomes[g]),
-            **{s: share(sum(o[s] for o in outcomes[g]), len(outcomes[g])) for s in SHARES},
+            **shown,
             "coupons_redeemed": sum(o["coupons_redeemed"] for o in outcomes[g]),
-            "net_revenue_30d": money_means(money[g], currencies),
         }
-        for g in GROUPS
+        for g, shown in zip(GROUPS, figures, strict=True)
     }
-    treated, control = outcomes["treatment"], outcomes["control"]
-    uplift: dict[str, Any] = {
-        s: share_difference([o[s] for o in treated], [o[s] for o in control]) for s in SHARES
-    }
-    uplift["net_revenue_30d"] = money_differences(money["treatment"], money["control"])
     counts = {g: groups[g]["members"] for g in GROUPS}
     return {
         "campaign": _listed(row, counts),

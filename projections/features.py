@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Date, DateTime, Index, Integer, String, Table, and_, func, select
 
 from projections.activity import users_in_range
-from projections.intervals import currencies_of, money_differences, money_means, share, share_difference
+from projections.intervals import compare_groups, share
 from projections.periods import day_bounds
 from projections.records import EventRecord
 from projections.schema import aware_utc, greatest, least, metadata, naive_utc
@@ -244,21 +244,8 @@ def feature_impact(
     within 7 days of first seen against the rest — retained on or after day 30, ordered and net
     revenue within 30 days — with the differences and their 95 % intervals."""
     outcomes = _outcomes(conn, _first_seen(conn, feature, start, end, watermark))
-    money = {g: [o["net_revenue_d30"] for o in outcomes[g]] for g in GROUPS}
-    currencies = currencies_of(*money["adopters"], *money["others"])
-    groups = {
-        g: {
-            "users": len(outcomes[g]),
-            **{s: share(sum(o[s] for o in outcomes[g]), len(outcomes[g])) for s in SHARES},
-            "net_revenue_d30": money_means(money[g], currencies),
-        }
-        for g in GROUPS
-    }
-    adopters, others = outcomes["adopters"], outcomes["others"]
-    difference: dict[str, Any] = {
-        s: share_difference([o[s] for o in adopters], [o[s] for o in others]) for s in SHARES
-    }
-    difference["net_revenue_d30"] = money_differences(money["adopters"], money["others"])
+    figures, difference = compare_groups(outcomes["adopters"], outcomes["others"], SHARES, "net_revenue_d30")
+    groups = {g: {"users": len(outcomes[g]), **shown} for g, shown in zip(GROUPS, figures, strict=True)}
     return {"feature": feature, "groups": groups, "difference": difference, "note": NOTE}
 
 

@@ -57,6 +57,28 @@ def money_differences(
     }
 
 
+def compare_groups(
+    first: Sequence[Mapping[str, Any]], second: Sequence[Mapping[str, Any]], shares: Sequence[str], spent: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Two groups' outcomes, one mapping per member (a bool per share, amounts per currency under
+    `spent`): each group's shares and money means (over the currencies of either group), and first
+    - second for each with its 95 % interval."""
+    amounts = [[o[spent] for o in first], [o[spent] for o in second]]
+    currencies = currencies_of(*amounts[0], *amounts[1])
+    figures = [
+        {
+            **{s: share(sum(o[s] for o in group), len(group)) for s in shares},
+            spent: money_means(group_amounts, currencies),
+        }
+        for group, group_amounts in zip((first, second), amounts, strict=True)
+    ]
+    differences: dict[str, Any] = {
+        s: share_difference([o[s] for o in first], [o[s] for o in second]) for s in shares
+    }
+    differences[spent] = money_differences(*amounts)
+    return figures, differences
+
+
 def currencies_of(*amounts: Mapping[str, int]) -> list[str]:
     return sorted({c for a in amounts for c in a})
 

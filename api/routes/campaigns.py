@@ -3,12 +3,12 @@ metrics.md "Campaigns"), read from projections.campaigns."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
-from api.common import Freshness, Money, Rfc3339, Stamped
+from api.common import Freshness, Money, MoneyDifference, Rfc3339, Share, ShareDifference, Stamped
 from api.declared import declare
 from api.errors import ApiError
 from api.ranges import read
@@ -19,8 +19,6 @@ from projections.tracking import Progress
 blueprint = Blueprint("campaigns", __name__)
 
 Kind = Literal[CAMPAIGN_KINDS]  # type: ignore[valid-type]
-Share = Annotated[float, Field(ge=0, le=1, description="a share rounded to 4 places")]
-Difference = Annotated[float, Field(description="a difference of shares rounded to 4 places")]
 
 
 class CampaignMembers(BaseModel):
@@ -59,26 +57,12 @@ class CampaignGroups(BaseModel):
     control: CampaignGroup
 
 
-class ShareUplift(BaseModel):
-    value: Difference | None = Field(description="treatment - control; null when a group is empty")
-    ci95: tuple[Difference, Difference] | None = Field(
-        description="95 % interval (Wald, unpooled); null when a group has fewer than 2 members"
-    )
-
-
-class MoneyUplift(BaseModel):
-    value: Money | None = Field(description="treatment - control mean; null when a group is empty")
-    ci95: tuple[Money, Money] | None = Field(
-        description="95 % interval (Welch); null when a group has fewer than 2 members"
-    )
-
-
 class CampaignUplift(BaseModel):
-    ordered_7d: ShareUplift
-    ordered_30d: ShareUplift
-    active_after_7d: ShareUplift
-    active_after_30d: ShareUplift
-    net_revenue_30d: dict[str, MoneyUplift] = Field(
+    ordered_7d: ShareDifference
+    ordered_30d: ShareDifference
+    active_after_7d: ShareDifference
+    active_after_30d: ShareDifference
+    net_revenue_30d: dict[str, MoneyDifference] = Field(
         description="by ISO 4217 currency seen in either group (a group without it has mean 0)"
     )
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
-from api.common import Money, Stamped
+from api.common import Money, MoneyDifference, Share, ShareDifference, Stamped
 from api.declared import declare
 from api.errors import ApiError
 from api.feature_names import FEATURE, KNOWN_RULE, require_known
@@ -20,9 +20,6 @@ from projections.features import NOTE, feature_impact, feature_report
 from projections.tracking import Progress
 
 blueprint = Blueprint("features", __name__)
-
-Share = Annotated[float, Field(ge=0, le=1, description="a share rounded to 4 places")]
-Difference = Annotated[float, Field(description="a difference of shares rounded to 4 places")]
 
 
 class FeatureRow(BaseModel):
@@ -59,20 +56,6 @@ class ImpactGroup(BaseModel):
 class ImpactGroups(BaseModel):
     adopters: ImpactGroup = Field(description="adopted the feature within 7 days of first seen")
     others: ImpactGroup
-
-
-class ShareDifference(BaseModel):
-    value: Difference | None = Field(description="adopters - others; null when a group is empty")
-    ci95: tuple[Difference, Difference] | None = Field(
-        description="95 % interval (Wald, unpooled); null when a group has fewer than 2 users"
-    )
-
-
-class MoneyDifference(BaseModel):
-    value: Money | None = Field(description="adopters - others mean; null when a group is empty")
-    ci95: tuple[Money, Money] | None = Field(
-        description="95 % interval (Welch); null when a group has fewer than 2 users"
-    )
 
 
 class ImpactDifference(BaseModel):

@@ -3,20 +3,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
-from api.common import Money, Stamped
+from api.common import Money, Share, Stamped
 from api.declared import declare
 from api.ranges import DateRange, read
 from projections.overview import overview as overview_figures
 from projections.tracking import Progress
 
 blueprint = Blueprint("overview", __name__)
-
-Share = Annotated[float, Field(ge=0, le=1, description="a share rounded to 4 places")]
 
 
 class OverviewScale(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
-from api.common import Stamped
+from api.common import Share, Stamped
 from api.declared import declare
 from api.ranges import DateRange, read
 from projections.service import satisfaction as satisfaction_figures
@@ -16,7 +16,6 @@ from projections.tracking import Progress
 
 blueprint = Blueprint("service", __name__)
 
-Share = Annotated[float, Field(ge=0, le=1, description="a share rounded to 4 places")]
 Hours = Annotated[float, Field(description="hours rounded to 2 places")]
 Score = Annotated[float, Field(ge=1, le=5, description="a mean score rounded to 4 places")]
 
