@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
 from api.common import Stamped
 from api.declared import declare
-from api.feature_names import FEATURE
+from api.feature_names import FEATURE, KNOWN_RULE, require_known
 from api.ranges import DateRange, read
 from projections import activity
 from projections.tracking import Progress
@@ -19,6 +20,8 @@ blueprint = Blueprint("activity", __name__)
 
 
 class ActiveUsersQuery(DateRange):
+    rules: ClassVar[Mapping[str, str]] = {**DateRange.rules, "filter": KNOWN_RULE}
+
     granularity: Literal["day", "week", "month"] = Field("day", description="period length")
     filter: str | None = Field(None, pattern=FEATURE, description="scene:<scene> or tool:<tool name>")
 
@@ -80,9 +83,12 @@ class LifecycleResult(Stamped):
     role="reader",
     query=ActiveUsersQuery,
     result=ActiveUsersResult,
+    errors=(422,),
     waits=True,
 )
 def active_users(q: ActiveUsersQuery, current: Progress) -> dict[str, Any]:
+    if q.filter:
+        require_known({"filter": q.filter})
     kind = q.filter or "active"
     series = read(lambda conn: activity.active_users(conn, q.granularity, q.start, q.end, kind))
     return {"granularity": q.granularity, "series": series} | ({"filter": q.filter} if q.filter else {})

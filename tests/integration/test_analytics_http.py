@@ -381,6 +381,7 @@ def test_every_feature_answer_equals_the_definitions(client, system, history):
     [
         ("/v1/retention/cohorts", {"cohort": "tool:teleport"}, "cohort", 422),
         ("/v1/retention/cohorts", {"return": "tool:teleport"}, "return", 422),
+        ("/v1/activity/active-users", {"filter": "tool:teleport"}, "filter", 422),
         ("/v1/retention/cohorts", {"cohort": "scene:casino"}, "cohort", 400),
         ("/v1/retention/cohorts", {"return": "feature:check_in"}, "return", 400),
         ("/v1/retention/cohorts", {"cohort": "tool:"}, "cohort", 400),
