@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Table, bindparam
 from domain.catalogue import SYSTEM_TYPES
 from projections.activity import PeriodKey, apply_periods, period_counts, periods_of_users, user_periods
 from projections.campaigns import apply_campaigns, campaign_members, campaigns, coupon_redemptions, coupons
-from projections.features import apply_features, feature_days, feature_users
+from projections.features import apply_features, feature_days, feature_users, feature_uses
 from projections.lifecycle import Thresholds, resurrection_day
 from projections.orders import apply_orders, orders
 from projections.records import EventRecord
@@ -62,12 +62,13 @@ class AnalyticsProjection:
         if not deltas:
             return {}
         before = {row["user_id"]: row for row in user_rows(conn, deltas)}
+        uses_before = feature_uses(conn, deltas)
         after = upsert_deltas(conn, list(deltas.values()))
         new_periods = apply_periods(conn, events)
-        use_changes = apply_features(conn, events)
+        use_changes = apply_features(conn, events, uses_before)
         apply_orders(conn, events)
         apply_value(conn, events)
-        apply_cohorts(conn, before, after, new_periods, use_changes)
+        apply_cohorts(conn, before, after, new_periods, uses_before, use_changes)
         for user_id, day in self._resurrections(conn, before, new_periods).items():
             after[user_id]["resurrected_on"] = day
         attach_net_revenue(conn, after.values())

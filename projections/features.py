@@ -81,8 +81,11 @@ UseChanges = dict[tuple[str, str], tuple[Use | None, Use]]
 """(user, feature) → (the use before the batch or None, after it), for the pairs a batch changed."""
 
 
-def apply_features(conn: Connection, events: Iterable[EventRecord]) -> UseChanges:
-    """Record the batch's uses; returns what changed for each (user, feature)."""
+def apply_features(
+    conn: Connection, events: Iterable[EventRecord], stored: Mapping[str, Mapping[str, Use]]
+) -> UseChanges:
+    """Record the batch's uses (`stored`: the uses of the batch's users before it, from
+    `feature_uses`); returns what changed for each (user, feature)."""
     batch: dict[tuple[str, str], Use] = {}
     uses: Counter[tuple[str, date]] = Counter()
     for e in events:
@@ -94,7 +97,6 @@ def apply_features(conn: Connection, events: Iterable[EventRecord]) -> UseChange
         uses[(e.feature, at.date())] += 1
     if not batch:
         return {}
-    stored = feature_uses(conn, {user for user, _ in batch})
     changes: UseChanges = {}
     for (user, feature), use in batch.items():
         old = stored.get(user, {}).get(feature)

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Date, Integer, String, Table, func, select
 
 from projections.activity import PeriodKey, periods_of_users
-from projections.features import Use, UseChanges, feature_uses
+from projections.features import Use, UseChanges
 from projections.periods import (
     GRANULARITIES,
     Granularity,
@@ -151,18 +151,14 @@ def apply_cohorts(
     before: Mapping[str, Mapping[str, Any]],
     after: Mapping[str, Mapping[str, Any]],
     new_periods: Mapping[PeriodKey, list[date]],
+    uses_before: Mapping[str, Mapping[str, Use]],
     use_changes: UseChanges,
 ) -> None:
     """Change the cells by what a batch changed for each touched user (`before` lacks new users;
-    `use_changes` holds the features whose adoption or latest use the batch changed)."""
-    uses_now = feature_uses(conn, after)
-    uses_then: dict[str, dict[str, Use]] = {u: dict(uses_now.get(u, {})) for u in before}
-    for (user, feature), (old, _) in use_changes.items():
-        if user in uses_then:
-            if old is None:
-                del uses_then[user][feature]
-            else:
-                uses_then[user][feature] = old
+    `uses_before` holds their features' uses before the batch, `use_changes` what it changed)."""
+    uses_now = {u: dict(uses_before.get(u, {})) for u in after}
+    for (user, feature), (_, new) in use_changes.items():
+        uses_now[user][feature] = new
     fresh: dict[str, dict[tuple[str, Granularity], list[date]]] = defaultdict(dict)
     for (user, kind, granularity), periods in new_periods.items():
         fresh[user][(kind, granularity)] = periods
@@ -170,8 +166,8 @@ def apply_cohorts(
     changes = CellChanges()
     moves: dict[str, tuple[Standing | None, Standing, list[str]]] = {}
     for user, row in after.items():
-        now = standing(row, uses_now.get(user, {}))
-        then = standing(before[user], uses_then[user]) if user in before else None
+        now = standing(row, uses_now[user])
+        then = standing(before[user], uses_before.get(user, {})) if user in before else None
         moved = _moved_cohorts(then, now)
         if moved:
             moves[user] = (then, now, moved)
