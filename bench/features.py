@@ -30,13 +30,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg2
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.cohort_query import GOAL_P95_MS, QUERY  # noqa: E402
 from bench.serving import latencies, p95, reader_api  # noqa: E402
+from bench.sizes import COUNTED, read_model_size  # noqa: E402
 from infra import migrations  # noqa: E402
 from infra.database import create_database_engine  # noqa: E402
 from projections.analytics import AnalyticsProjection  # noqa: E402
@@ -54,14 +53,6 @@ FEATURES = tuple(("SceneVisited", "scene", s) for s in SCENES) + tuple(("ToolUse
 """Each feature as (event type, data field, name)."""
 FEATURE_TYPES = ("SceneVisited", "ToolUsed")
 TOOL = "tool:check_in"
-COUNTED = (
-    "rm_cohort_sizes",
-    "rm_cohort_returns",
-    "rm_cohort_last",
-    "rm_user_periods",
-    "rm_feature_users",
-    "rm_feature_days",
-)
 
 
 @dataclass(frozen=True)
@@ -166,8 +157,7 @@ def build(url: str, events: Iterator[EventRecord], found: Build) -> None:
     read models' size."""
     engine = create_database_engine(url)
     migrations.upgrade(engine)
-    projection = AnalyticsProjection()
-    runner = ProjectionRunner(engine, projection)
+    runner = ProjectionRunner(engine, AnalyticsProjection())
     started = time.perf_counter()
 
     def load(batch: list[EventRecord]) -> None:
@@ -192,17 +182,7 @@ def build(url: str, events: Iterator[EventRecord], found: Build) -> None:
     if batch:
         load(batch)
     engine.dispose()
-    raw = _connect(url)
-    raw.autocommit = True
-    with raw.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
-        names = [table.name for table in projection.tables]
-        cursor.execute("SELECT sum(pg_total_relation_size(name::regclass)) FROM unnest(%s) AS name", (names,))
-        found.total_bytes = int(cursor.fetchone()[0])
-        for table in COUNTED:
-            cursor.execute(f"SELECT count(*) FROM {table}")
-            found.rows[table] = cursor.fetchone()[0]
-    raw.close()
+    found.total_bytes, found.rows = read_model_size(url)
 
 
 def ask(url: str, queries: tuple[Query, ...], runs: int, found: Build) -> None:
@@ -238,10 +218,6 @@ def measure(label: str, events: Iterator[EventRecord], queries: tuple[Query, ...
     finally:
         drop_database(url.replace("postgresql+psycopg2://", "postgresql://"))
     return found
-
-
-def _connect(url: str):
-    return psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"), options="-c timezone=UTC")
 
 
 def _ratio(a: float, b: float) -> str:

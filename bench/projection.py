@@ -150,7 +150,7 @@ def main() -> None:
         started = time.perf_counter()
         wait_until(lambda: applied() >= events[-1].position, 3600, "the worker to apply the topic", worker)
         rate = len(events) / (time.perf_counter() - started)
-        size = size_line(*read_model_size(engine))
+        size = size_line(*read_model_size(url))
     finally:
         worker.stop()
         engine.dispose()
