@@ -64,7 +64,10 @@ def upsert_rows(
             statement = statement.on_conflict_do_update(
                 index_elements=keys, set_={name: table.c[name] + excluded[name] for name in added}
             )
-        found = execute_many(conn, statement, rows, *(table.c[name] for name in returning or keys[:1]))
+        if not returning:  # sqlite3 runs one prepared statement over the rows: no need to batch
+            conn.execute(statement, rows)
+            return []
+        found = execute_many(conn, statement, rows, *(table.c[name] for name in returning))
         return [tuple(row) for row in found]
     from psycopg2.extras import execute_values
 

@@ -376,43 +376,46 @@ def test_every_feature_answer_equals_the_definitions(client, system, history):
     answers_equal_reference(LogReader(system.event_store).read(0, 100_000))
 
 
-@pytest.mark.parametrize(
-    ("path", "params", "field", "status"),
-    [
-        ("/v1/retention/cohorts", {"cohort": "tool:teleport"}, "cohort", 422),
-        ("/v1/retention/cohorts", {"return": "tool:teleport"}, "return", 422),
-        ("/v1/activity/active-users", {"filter": "tool:teleport"}, "filter", 422),
-        ("/v1/retention/cohorts", {"cohort": "scene:casino"}, "cohort", 400),
-        ("/v1/retention/cohorts", {"return": "feature:check_in"}, "return", 400),
-        ("/v1/retention/cohorts", {"cohort": "tool:"}, "cohort", 400),
-        ("/v1/features/tool:teleport/impact", {}, "feature", 422),
-        ("/v1/features/scene:casino/impact", {}, "feature", 400),
-        ("/v1/features/check_in/impact", {}, "feature", 400),
-        ("/v1/features/tool:check_in/impact", {"from": "2025-04-01"}, "to", 400),
-        ("/v1/features", {"from": "2025-04-01", "to": "2025-03-01"}, "to", 400),
-        (
-            "/v1/features",
-            {"from": "2025-03-01", "to": "2025-04-01", "feature": "tool:check_in"},
-            "feature",
-            400,
-        ),
-    ],
-)
-def test_bad_and_unknown_features_are_named(client, system, path, params, field, status):
+BAD_FEATURES = [
+    ("/v1/retention/cohorts", {"cohort": "tool:teleport"}, "cohort", 422),
+    ("/v1/retention/cohorts", {"return": "tool:teleport"}, "return", 422),
+    ("/v1/activity/active-users", {"filter": "tool:teleport"}, "filter", 422),
+    ("/v1/retention/cohorts", {"cohort": "scene:casino"}, "cohort", 400),
+    ("/v1/retention/cohorts", {"return": "feature:check_in"}, "return", 400),
+    ("/v1/retention/cohorts", {"cohort": "tool:"}, "cohort", 400),
+    ("/v1/features/tool:teleport/impact", {}, "feature", 422),
+    ("/v1/features/scene:casino/impact", {}, "feature", 400),
+    ("/v1/features/check_in/impact", {}, "feature", 400),
+    ("/v1/features/tool:check_in/impact", {"from": "2025-04-01"}, "to", 400),
+    ("/v1/features", {"from": "2025-04-01", "to": "2025-03-01"}, "to", 400),
+    (
+        "/v1/features",
+        {"from": "2025-03-01", "to": "2025-04-01", "feature": "tool:check_in"},
+        "feature",
+        400,
+    ),
+]
+"""(path, parameters, the field named, status): features never used (422) and malformed (400)."""
+
+
+def test_bad_and_unknown_features_are_named(client, system):
     post(client, [event("ToolUsed", "u1", tool="check_in"), event("SceneVisited", "u2", scene="social")])
     LocalFollower(LogReader(system.event_store), system.runners).catch_up()
-    asked = (
-        {"from": "2025-03-01", "to": "2025-04-01"} if path != "/v1/features" and "from" not in params else {}
-    )
-    response = client.get(path, query_string={**asked, **params}, headers=READER)
-    assert response.status_code == status, response.json
-    error = response.json["error"]
-    assert error["details"][0]["field"] == field
-    if status == 422:
-        assert error["code"] == "unknown_feature"
-        assert error["details"][0]["known"] == ["scene:social", "tool:check_in"]
-    else:
-        assert error["code"] == "invalid_parameter"
+    for path, params, field, status in BAD_FEATURES:
+        asked = (
+            {"from": "2025-03-01", "to": "2025-04-01"}
+            if path != "/v1/features" and "from" not in params
+            else {}
+        )
+        response = client.get(path, query_string={**asked, **params}, headers=READER)
+        assert response.status_code == status, (path, params, response.json)
+        error = response.json["error"]
+        assert error["details"][0]["field"] == field, (path, params)
+        if status == 422:
+            assert error["code"] == "unknown_feature"
+            assert error["details"][0]["known"] == ["scene:social", "tool:check_in"]
+        else:
+            assert error["code"] == "invalid_parameter", (path, params)
 
 
 def test_every_lever_answer_equals_the_definitions(client, levers_history):
