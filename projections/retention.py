@@ -7,11 +7,15 @@ and country:
 - `rm_cohort_last`: the users whose latest return period is cohort + offset; `on_or_after` at offset
   k is the sum of this histogram from k up.
 
-A user's contribution to these cells is a function of their cohort dates, first-touch channel and
-country, and their return periods. A batch changes the cells by the difference of each touched
-user's contribution after and before it: read from the new return periods alone when the user's
-cohort attributes stayed the same (the common case), recomputed from all of the user's periods when
-a late event moved them (an earlier first event, a first signup or order, a first channel).
+Definitions are `first_seen`, `signup`, `first_order` and every feature a user adopted (`tool:check_in`:
+the period of adoption); return kinds are `active`, `order` and every feature (a use of it), for the
+features the data has. A user's contribution to these cells is a function of their standing (the
+instant of each definition they are in, their latest return of each kind, their first-touch
+channel and country) and their return periods. A batch changes the cells by the difference of each
+touched user's contribution after and before it: for a definition whose instant stayed the same
+(the common case), from the new periods and latest returns alone; for one a late event moved (an
+earlier first event, a first signup, order or use) recomputed from all of the user's periods, and
+for all of them when the first-touch channel or country moved.
 
 `retention` answers from these cells alone."""
 
