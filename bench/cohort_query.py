@@ -16,8 +16,10 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 
@@ -54,8 +56,32 @@ WHERE r.period >= f.cohort GROUP BY f.cohort, r.period
 """
 
 
-def synthetic_events(users: int, per_user: int, seed: int = 11):
-    """Each user arrives some day of the year, then comes back with a decaying probability."""
+Habit = Callable[[str, int], tuple[str, dict[str, Any]]]
+"""(user, k) → the type and data of the user's k-th event."""
+
+
+def sessions_scenes_orders(rng: random.Random) -> Habit:
+    """Half sessions, 40 % scene visits, 10 % orders."""
+
+    def pick(user: str, k: int) -> tuple[str, dict[str, Any]]:
+        kind = rng.random()
+        if kind < 0.5:
+            return "SessionStarted", {}
+        if kind < 0.9:
+            return "SceneVisited", {"scene": rng.choice(("shopping", "social", "content"))}
+        return "OrderPlaced", {"order_id": f"{user}-{k}", "amount": "10", "currency": "EUR"}
+
+    return pick
+
+
+def synthetic_events(
+    users: int,
+    per_user: int,
+    seed: int = 11,
+    habits: Callable[[random.Random], Habit] = sessions_scenes_orders,
+):
+    """Each user arrives some day of the year, then comes back with a decaying probability; what
+    each event is comes from the user's `habits`, drawn once per user."""
     rng = random.Random(seed)
     position = 0
     for n in range(users):
@@ -65,15 +91,10 @@ def synthetic_events(users: int, per_user: int, seed: int = 11):
             "country": rng.choice(("GB", "DE", "FR", "CN", "US")),
             "channel": rng.choice(("app", "web")),
         }
+        pick = habits(rng)
         for k in range(per_user):
             position += 1
-            kind = rng.random()
-            if kind < 0.5:
-                type_, data = "SessionStarted", {}
-            elif kind < 0.9:
-                type_, data = "SceneVisited", {"scene": rng.choice(("shopping", "social", "content"))}
-            else:
-                type_, data = "OrderPlaced", {"order_id": f"{user}-{k}", "amount": "10", "currency": "EUR"}
+            type_, data = pick(user, k)
             yield EventRecord(position, type_, 1, f"e{position}", user, k + 1, user, at, at, context, data)
             at += timedelta(days=rng.expovariate(1 / 7), minutes=rng.randrange(600))
 

@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.cohort_query import GOAL_P95_MS, QUERY  # noqa: E402
+from bench import cohort_query  # noqa: E402
+from bench.cohort_query import GOAL_P95_MS, QUERY, Habit  # noqa: E402
 from bench.serving import latencies, p95, reader_api  # noqa: E402
 from bench.sizes import COUNTED, read_model_size  # noqa: E402
 from infra import migrations  # noqa: E402
@@ -104,31 +105,25 @@ FEATURE_QUERIES = (
 
 
 def synthetic_events(users: int, per_user: int, features_per_user: int, seed: int) -> Iterator[EventRecord]:
-    """Each user arrives some day of the year and comes back with a decaying probability: half
-    sessions, 40 % uses of one of their own features, 10 % orders."""
-    rng = random.Random(seed)
-    position = 0
-    for n in range(users):
-        user = f"u{n:06d}"
-        at = START + timedelta(days=rng.randrange(365), minutes=rng.randrange(1440))
-        context = {
-            "country": rng.choice(("GB", "DE", "FR", "CN", "US")),
-            "channel": rng.choice(("app", "web")),
-        }
+    """The cohort benchmark's year, where each user has `features_per_user` features of their own:
+    half sessions, 40 % uses of one of them, 10 % orders."""
+
+    def own_features(rng: random.Random) -> Habit:
         mine = rng.sample(FEATURES, features_per_user)
-        for k in range(per_user):
-            position += 1
+
+        def pick(user: str, k: int) -> tuple[str, dict[str, Any]]:
             kind = rng.random()
             if kind < 0.5:
-                type_, data = "SessionStarted", {}
-            elif kind < 0.9:
+                return "SessionStarted", {}
+            if kind < 0.9:
                 type_, name, value = rng.choice(mine)
-                data = {name: value}
-            else:
-                amount = Decimal(rng.randrange(500, 20_000)) / 100
-                type_, data = "OrderPlaced", {"order_id": f"{user}-{k}", "amount": amount, "currency": "EUR"}
-            yield EventRecord(position, type_, 1, f"e{position}", user, k + 1, user, at, at, context, data)
-            at += timedelta(days=rng.expovariate(1 / 7), minutes=rng.randrange(600))
+                return type_, {name: value}
+            amount = Decimal(rng.randrange(500, 20_000)) / 100
+            return "OrderPlaced", {"order_id": f"{user}-{k}", "amount": amount, "currency": "EUR"}
+
+        return pick
+
+    return cohort_query.synthetic_events(users, per_user, seed, own_features)
 
 
 def without_features(events: Iterator[EventRecord]) -> Iterator[EventRecord]:
