@@ -6,6 +6,8 @@ from flask import Flask, Response, jsonify
 
 from api import openapi
 from api.context import ApiContext
+from api.dashboard import blueprint as dashboard
+from api.dashboard import init_dashboard
 from api.errors import register_error_handlers
 from api.freshness import NotYet
 from api.routes import (
@@ -31,6 +33,7 @@ def create_app(context: ApiContext) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = events.MAX_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
+    init_dashboard(app, context)
 
     @app.errorhandler(NotYet)
     def on_not_yet(error: NotYet) -> tuple[Response, int]:
@@ -51,6 +54,7 @@ def create_app(context: ApiContext) -> Flask:
         audit,
         admin,
         openapi,
+        dashboard,
     ):
-        app.register_blueprint(module.blueprint)
+        app.register_blueprint(getattr(module, "blueprint", module))
     return app

@@ -1,14 +1,19 @@
-"""Bearer keys and roles (api.md "Keys and roles"); keys are compared by their SHA-256."""
+"""Bearer keys and roles (api.md "Keys and roles"); keys are compared by their SHA-256.
+
+The dashboard signs in with the same keys: the key's SHA-256 is held in Flask's signed session
+cookie, and it stands in for the header on the requests that change nothing (GET and HEAD), so a
+page's scripts read the JSON routes as the signed-in key while no other site can make a browser
+write with it."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, request
+from flask import current_app, request, session
 
 from api.errors import ApiError
 
@@ -34,13 +39,47 @@ def require(role: str) -> Callable[[F], F]:
     return decorate
 
 
+SESSION_KEY = "key_sha256"
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
 def _roles_of_request(keys: dict[str, frozenset[str]]) -> frozenset[str]:
     header = request.headers.get("Authorization", "")
+    if not header and request.method in SAFE_METHODS:
+        signed_in = session_roles(keys)
+        if signed_in is not None:
+            return signed_in
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
-    digest = hashlib.sha256(key.strip().encode()).hexdigest()
+    roles = roles_of_key(keys, key.strip())
+    if roles is None:
+        raise ApiError(401, "unauthorized", "unknown API key")
+    return roles
+
+
+def roles_of_key(keys: Mapping[str, frozenset[str]], key: str) -> frozenset[str] | None:
+    return _roles_of_digest(keys, hashlib.sha256(key.encode()).hexdigest())
+
+
+def session_roles(keys: Mapping[str, frozenset[str]]) -> frozenset[str] | None:
+    """The roles of the key the session signed in with; None when signed out or the key is no
+    longer configured."""
+    digest = session.get(SESSION_KEY)
+    return _roles_of_digest(keys, digest) if isinstance(digest, str) else None
+
+
+def sign_in(keys: Mapping[str, frozenset[str]], key: str) -> frozenset[str] | None:
+    """Hold the key in the session when it is known; its roles, or None."""
+    roles = roles_of_key(keys, key)
+    if roles is not None:
+        session.clear()
+        session[SESSION_KEY] = hashlib.sha256(key.encode()).hexdigest()
+    return roles
+
+
+def _roles_of_digest(keys: Mapping[str, frozenset[str]], digest: str) -> frozenset[str] | None:
     for known, roles in keys.items():
         if hmac.compare_digest(known, digest):
             return roles
-    raise ApiError(401, "unauthorized", "unknown API key")
+    return None

@@ -65,3 +65,6 @@ class ApiContext:
     backends: Mapping[str, str] = field(default_factory=dict)
     lifecycle: Thresholds = field(default_factory=Thresholds)
     rfm_cuts: CutsCache = field(default_factory=CutsCache)
+    session_secret: str = ""
+    """Signs the dashboard's session cookie (api.dashboard); empty: a random one per app."""
+    session_cookie_secure: bool = True

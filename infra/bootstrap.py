@@ -72,6 +72,8 @@ class System:
             audit=self.audit,
             read_models=self.rebuilds,
             erasure=self.erasure,
+            session_secret=self.settings.session_secret,
+            session_cookie_secure=self.settings.session_cookie_secure,
         )
 
     def close(self) -> None:

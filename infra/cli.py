@@ -63,9 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("relay", help="publish the event store's log to Kafka").set_defaults(handler=_relay)
     commands.add_parser("worker", help="run the Faust projection worker").set_defaults(handler=_worker)
-    commands.add_parser("demo", help="record and project a demo history on SQLite").set_defaults(
-        handler=_demo
+    demo = commands.add_parser("demo", help="record and project a demo history on SQLite")
+    demo.add_argument(
+        "--serve", action="store_true", help="then keep serving the dashboard on it (open mode)"
     )
+    demo.add_argument("--host", default="127.0.0.1", help="with --serve; loopback only")
+    demo.add_argument("--port", type=int, default=8000, help="with --serve")
+    demo.set_defaults(handler=_demo)
 
     audit = commands.add_parser("audit", help="auditors' tools over the event store")
     audit_actions = audit.add_subparsers(dest="action", required=True)
@@ -343,8 +347,19 @@ def _erase(settings: Settings, args: argparse.Namespace) -> int:
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from infra.demo import run_demo
 
-    run_demo(settings)
-    return 0
+    if args.serve and not ipaddress.ip_address(_resolve(args.host)).is_loopback:
+        print(
+            f"cohortline: demo --serve is open mode and binds to loopback only, not {args.host}",
+            file=sys.stderr,
+        )
+        return 2
+    demo_settings = run_demo(settings)
+    if not args.serve:
+        return 0
+    from infra.server import serve
+
+    print(f"Dashboard: http://{args.host}:{args.port}/  (open mode, Ctrl-C stops)", flush=True)
+    return serve(demo_settings, args.host, args.port, workers=2, open_mode=True, projections=True)
 
 
 def _dead_letters_list(settings: Settings, args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,10 @@ class Settings:
     reporting_currency: str | None = None
     """The ISO 4217 currency RFM's monetary score ranks customers in; None: the currency of most
     orders."""
+    session_secret: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    """Signs the dashboard's session cookie; random per start unless configured, so signing in
+    again is needed after a restart."""
+    session_cookie_secure: bool = True
 
     @property
     def embedded(self) -> bool:
@@ -71,6 +76,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         lifecycle=_lifecycle(env.get("COHORTLINE_LIFECYCLE_DAYS")),
         reporting_currency=_currency(
             "COHORTLINE_REPORTING_CURRENCY", env.get("COHORTLINE_REPORTING_CURRENCY")
+        ),
+        session_secret=_secret(env.get("COHORTLINE_SESSION_SECRET")),
+        session_cookie_secure=_flag(
+            "COHORTLINE_SESSION_COOKIE_SECURE", env.get("COHORTLINE_SESSION_COOKIE_SECURE"), True
         ),
     )
 
@@ -177,3 +186,26 @@ def _positive_int(variable: str, value: str | None, default: int) -> int:
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(variable, f"expected a positive integer, got {value!r}")
     return int(value)
+
+
+SECRET_MIN_CHARS = 32
+
+
+def _secret(value: str | None) -> str:
+    if value is None or value == "":
+        return secrets.token_hex(32)
+    if len(value) < SECRET_MIN_CHARS:
+        raise ConfigError(
+            "COHORTLINE_SESSION_SECRET", f"needs at least {SECRET_MIN_CHARS} characters, got {len(value)}"
+        )
+    return value
+
+
+def _flag(variable: str, value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise ConfigError(variable, f"expected true or false, got {value!r}")

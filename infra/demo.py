@@ -216,8 +216,9 @@ def _order(
         yield fact("OrderRefunded", at + timedelta(days=3), {"order_id": order_id, "amount": str(refund)})
 
 
-def run_demo(settings: Settings, out: Callable[[str], None] = print) -> None:
-    """Record the demo history into a fresh SQLite file, project it in process, print a summary."""
+def run_demo(settings: Settings, out: Callable[[str], None] = print) -> Settings:
+    """Record the demo history into a fresh SQLite file, project it in process, print a summary;
+    the settings that point at it."""
     path = Path.cwd() / "var" / "demo.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -239,6 +240,7 @@ def run_demo(settings: Settings, out: Callable[[str], None] = print) -> None:
         _features(system, out)
     finally:
         system.close()
+    return settings
 
 
 def _summary(system: Any, out: Callable[[str], None]) -> None:
