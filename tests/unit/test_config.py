@@ -39,6 +39,8 @@ def test_services_urls_and_keys_are_read():
         ("COHORTLINE_KAFKA_PARTITIONS", "0"),
         ("COHORTLINE_REPORTING_CURRENCY", "gbp"),
         ("COHORTLINE_REPORTING_CURRENCY", "GBPX"),
+        ("COHORTLINE_SESSION_SECRET", "too-short"),
+        ("COHORTLINE_SESSION_COOKIE_SECURE", "maybe"),
     ],
 )
 def test_a_malformed_variable_is_named(variable, value):
@@ -66,3 +68,15 @@ def test_the_reporting_currency_is_read_and_defaults_to_the_currency_of_most_ord
     assert load_settings({}).reporting_currency is None
     assert load_settings({"COHORTLINE_REPORTING_CURRENCY": ""}).reporting_currency is None
     assert load_settings({"COHORTLINE_REPORTING_CURRENCY": "GBP"}).reporting_currency == "GBP"
+
+
+def test_the_session_secret_is_read_or_random_per_start_and_never_shown():
+    secret = "s" * 40
+    settings = load_settings({"COHORTLINE_SESSION_SECRET": secret})
+    assert settings.session_secret == secret and secret not in str(settings)
+    assert load_settings({}).session_secret != load_settings({}).session_secret
+
+
+@pytest.mark.parametrize(("value", "secure"), [("", True), ("true", True), ("0", False), ("false", False)])
+def test_the_session_cookie_is_secure_unless_turned_off(value, secure):
+    assert load_settings({"COHORTLINE_SESSION_COOKIE_SECURE": value}).session_cookie_secure is secure

@@ -19,6 +19,9 @@ def test_every_route_answers_an_undeclared_method_with_405_and_allow(tmp_path):
         client = app.test_client()
         rules = [r for r in app.url_map.iter_rules() if r.endpoint != "static"]
         assert rules
+        methods_of: dict[str, set[str]] = {}
+        for rule in rules:  # a path may have one rule per method (the dashboard's sign-in)
+            methods_of.setdefault(rule.rule, set()).update(rule.methods)
         for rule in rules:
             path = re.sub(r"<(?:\w+:)?(\w+)>", r"x", rule.rule)
             for method in UNUSED_METHODS:
@@ -26,6 +29,6 @@ def test_every_route_answers_an_undeclared_method_with_405_and_allow(tmp_path):
                 assert response.status_code == 405, (rule.rule, method)
                 assert response.json["error"]["code"] == "method_not_allowed"
                 allowed = {m.strip() for m in response.headers["Allow"].split(",")}
-                assert allowed == rule.methods, (rule.rule, allowed)
+                assert allowed == methods_of[rule.rule], (rule.rule, allowed)
     finally:
         system.close()
