@@ -18,6 +18,8 @@ class Page:
     reads: tuple[str, ...]
     default_range: str | None = "last_30"
     """None: the page has no date range."""
+    role: str = "reader"
+    """Who sees it (besides `reader`, which every page needs); `admin` holds every role."""
 
 
 PAGES = (
@@ -83,6 +85,15 @@ PAGES = (
     ),
     Page("users", "/users", _l("Users"), _l("User centre"), ("/v1/users/search",), None),
     Page("status", "/status", _l("Status"), _l("Operations"), ("/v1/status",), None),
+    Page(
+        "audit",
+        "/audit",
+        _l("Audit"),
+        _l("Audit"),
+        ("/v1/status", "/v1/audit/log", "/v1/audit/verify"),
+        None,
+        "auditor",
+    ),
 )
 USER = Page("user", "/users/<user_id>", _l("User"), _l("User centre"), ("/v1/users/{user_id}",), None)
 """A user's page (reached from Users); auditors also see the user's events (/v1/audit/...)."""

@@ -18,6 +18,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from api.auth import session_roles, sign_in
@@ -61,7 +62,7 @@ def _render(page: Page, **extra: Any) -> Response | str:
     roles = _roles()
     if roles is None:
         return redirect(url_for("dashboard.sign_in_form", next=request.full_path.rstrip("?")))
-    if not _can(roles, "reader"):
+    if not _can(roles, "reader") or not _can(roles, page.role):
         abort(403)
     period = resolve(request.args, _latest_day(), page.default_range) if page.default_range else None
     lang = str(get_locale().language)
@@ -78,7 +79,7 @@ def _render(page: Page, **extra: Any) -> Response | str:
     return render_template(
         f"pages/{page.name}.html",
         page=page,
-        pages=PAGES,
+        pages=[p for p in PAGES if _can(roles, p.role)],
         period=period,
         presets=PRESETS,
         config=config,
@@ -152,6 +153,15 @@ def choose_language(code: str) -> Response:
     response = redirect(_local(request.args.get("next")))
     response.set_cookie(language.COOKIE, code, max_age=language.COOKIE_SECONDS, samesite="Lax", httponly=True)
     return response
+
+
+@blueprint.errorhandler(403)
+@blueprint.errorhandler(404)
+def refused(error: HTTPException) -> tuple[str, int]:
+    """A page this key may not see, or a language that does not exist, as a page."""
+    code = error.code or 404
+    message = _("This key may not see this page.") if code == 403 else _("There is no such page.")
+    return render_template("refused.html", message=message, lang=str(get_locale().language)), code
 
 
 def _local(target: str | None) -> str:
