@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 
 from api import openapi
 from api.context import ApiContext
@@ -38,6 +38,13 @@ def create_app(context: ApiContext) -> Flask:
     @app.errorhandler(NotYet)
     def on_not_yet(error: NotYet) -> tuple[Response, int]:
         return jsonify(error.body), 202
+
+    @app.after_request
+    def not_stored(response: Response) -> Response:
+        """Answers may hold personal data or go stale: no browser or proxy keeps them."""
+        if request.path.startswith("/v1/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
     for module in (
         events,

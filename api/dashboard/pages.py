@@ -95,5 +95,12 @@ PAGES = (
         "auditor",
     ),
 )
-USER = Page("user", "/users/<user_id>", _l("User"), _l("User centre"), ("/v1/users/{user_id}",), None)
+USER = Page(
+    "user",
+    "/users/<user_id>",
+    _l("User"),
+    _l("User centre"),
+    ("/v1/users/{user_id}", "/v1/audit/streams/user/{user_id}/events"),
+    None,
+)
 """A user's page (reached from Users); auditors also see the user's events (/v1/audit/...)."""

@@ -102,7 +102,7 @@ for _page in PAGES:
     blueprint.add_url_rule(_page.path, _page.name, _page_view(_page))
 
 
-@blueprint.get("/users/<user_id>")
+@blueprint.get(USER.path)
 def user(user_id: str) -> Response | str:
     return _render(USER, userId=user_id)
 

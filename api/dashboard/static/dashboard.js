@@ -106,6 +106,11 @@
     try {
       const shown = await work(element);
       element.dataset.state = shown === false || (Array.isArray(shown) && shown.length === 0) ? "empty" : "ready";
+      /* A chart drawn while its section was still hidden (loading) measured no width. */
+      element.querySelectorAll("[data-chart]").forEach((holder) => {
+        const instance = window.echarts.getInstanceByDom(holder);
+        if (instance) instance.resize();
+      });
     } catch (error) {
       element.dataset.state = "error";
       element.querySelector(".state.error").textContent = t("error", { message: error.message });

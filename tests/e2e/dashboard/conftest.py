@@ -136,8 +136,10 @@ def dashboard(
             services.drop_database(database)
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+@pytest.fixture(scope="module")
+def browser(dashboard: Dashboard) -> Iterator[Browser]:
+    """Per module, after the server: Playwright's sync API runs an event loop in this thread while
+    it is open, so nothing else may call asyncio.run then (the services' checks, later modules)."""
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium (as root)")
     with sync_playwright() as playwright:

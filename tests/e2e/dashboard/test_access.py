@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 import requests
 
 from tests.e2e.dashboard.browser import translated
@@ -87,3 +90,53 @@ def test_every_page_is_in_the_navigation_and_answers(dashboard, browse):
     for link in links:
         signed_out = requests.get(f"{dashboard.base}{link}", allow_redirects=False, timeout=10)
         assert signed_out.status_code == 302, link
+
+
+def test_controls_work_from_the_keyboard(dashboard, browse):
+    page = browse("/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.focus('form[data-controls] select[name="range"]')
+    with page.expect_navigation():
+        page.keyboard.press("ArrowDown")
+    assert page.url.endswith("/?range=last_90")
+    page.focus('form[data-controls] select[name="range"]')
+    page.keyboard.press("End")  # custom: the dates open for typing, nothing is applied yet
+    assert page.url.endswith("/?range=last_90")
+    assert page.evaluate("document.activeElement.name") == "from"
+    page.keyboard.type("03102025")
+    page.focus('form[data-controls] input[name="to"]')
+    page.keyboard.type("03232025")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith("/?range=custom&from=2025-03-10&to=2025-03-23")
+
+
+def test_pages_fit_a_laptop_and_fill_a_wide_monitor(dashboard, browse):
+    page = browse("/", role="auditor")
+    links = page.locator("header nav a").evaluate_all("a => a.map(x => x.getAttribute('href'))")
+    for width in (1280, 2560):
+        page.set_viewport_size({"width": width, "height": 900})
+        for link in links:
+            page.goto(f"{dashboard.base}{link}")
+            page.wait_for_selector("body[data-ready=true]")
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, (link, width, overflow)
+            used = page.evaluate("document.querySelector('main').getBoundingClientRect().width")
+            assert used >= min(width, 1800) - 2 * 24 - 1, (link, width, used)
+
+
+def test_each_page_reads_only_the_routes_the_registry_lists(dashboard, browse):
+    from api.dashboard.pages import PAGES, USER
+
+    page = browse("/", role="auditor")
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(urlsplit(r.url).path) if "/v1/" in r.url else None)
+    for listed in (*PAGES, USER):
+        requested.clear()
+        path = listed.path.replace("<user_id>", "u0001")
+        page.goto(f"{dashboard.base}{path}")
+        page.wait_for_selector("body[data-ready=true]")
+        allowed = [re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", r) + "$") for r in listed.reads]
+        assert requested, path
+        assert [r for r in requested if not any(a.match(r) for a in allowed)] == [], path
