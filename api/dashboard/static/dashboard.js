@@ -33,6 +33,8 @@
   const percents = new Intl.NumberFormat(numberLocale, { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 2 });
   const points = new Intl.NumberFormat(numberLocale, { minimumFractionDigits: 1, maximumFractionDigits: 1, signDisplay: "always" });
   const DASH = "–";
+  const times = new Intl.DateTimeFormat(numberLocale, { dateStyle: "medium", timeStyle: "short", timeZone: "UTC" });
+  const days = new Intl.DateTimeFormat(numberLocale, { dateStyle: "medium", timeZone: "UTC" });
 
   const fmt = {
     int: (v) => (v === null || v === undefined ? DASH : integers.format(v)),
@@ -47,6 +49,10 @@
         ? DASH
         : new Intl.NumberFormat(numberLocale, { style: "currency", currency: currency, currencyDisplay: "code" }).format(Number(v)),
     text: (v) => (v === null || v === undefined || v === "" ? DASH : String(v)),
+    /* An RFC 3339 time of the API, in UTC (the time zone the API answers in). */
+    time: (v) => (v === null || v === undefined ? DASH : times.format(new Date(v)) + " UTC"),
+    /* A YYYY-MM-DD day of the API. */
+    day: (v) => (v === null || v === undefined ? DASH : days.format(new Date(v + "T00:00:00Z"))),
   };
 
   class ApiFailure extends Error {
@@ -222,6 +228,79 @@
     return items;
   }
 
+  /* Text for HTML that ECharts shows as is (tooltip formatters). */
+  function escape(text) {
+    const span = document.createElement("span");
+    span.textContent = text;
+    return span.innerHTML;
+  }
+
+  /* A note line (p.note-line[data-note], plus `className` if any) at the end of `element`, or with
+   * `top` right under the section's heading. */
+  function note(element, text, options) {
+    const { className = "", top = false } = options || {};
+    const paragraph = document.createElement("p");
+    paragraph.className = "note-line" + (className ? " " + className : "");
+    paragraph.dataset.note = "";
+    paragraph.textContent = text;
+    if (top) element.querySelector("header").after(paragraph);
+    else element.appendChild(paragraph);
+    return paragraph;
+  }
+
+  /* A table column's decorate: the cell links to this page with the query parameter `name` set to
+   * the cell's value, marked aria-current when that value is `current` (the one shown). */
+  function choiceLink(name, current) {
+    return (td, row, value) => {
+      const query = new URLSearchParams(params);
+      query.set(name, value);
+      const link = document.createElement("a");
+      link.href = "?" + query.toString();
+      link.textContent = value;
+      if (value === current) link.setAttribute("aria-current", "true");
+      td.replaceChildren(link);
+    };
+  }
+
+  /* Error bars: a custom series (ECharts) drawing, at each category of a category axis, a line from
+   * an interval's low to its high with a cap across each end. `intervals` holds one [low, high] (in
+   * the value axis's unit) or null per category, so a bar's data index is its category's; its data
+   * is [category, low, high]. Options: `horizontal` (the value axis is x), `color`, `width` (of the
+   * lines, px), `cap` (half a cap's length as a share of the category's band) and `capMax` (px); any
+   * other option is the series' own (name, xAxisIndex, yAxisIndex, z, tooltip...). */
+  function errorBars(intervals, options) {
+    const { horizontal = false, color = "#0f172a", width = 1.5, cap = 0.12, capMax = Infinity, ...series } = options || {};
+    const at = (category, value) => (horizontal ? [value, category] : [category, value]);
+    function renderItem(params, api) {
+      if (isNaN(api.value(1)) || isNaN(api.value(2))) return null;
+      const low = api.coord(at(api.value(0), api.value(1)));
+      const high = api.coord(at(api.value(0), api.value(2)));
+      const band = horizontal ? api.size([0, 1])[1] : api.size([1, 0])[0];
+      const half = Math.min(capMax, band * cap);
+      const style = { stroke: api.visual("color"), lineWidth: width };
+      const across = ([x, y]) =>
+        horizontal ? { x1: x, y1: y - half, x2: x, y2: y + half } : { x1: x - half, y1: y, x2: x + half, y2: y };
+      return {
+        type: "group",
+        children: [
+          { type: "line", shape: { x1: low[0], y1: low[1], x2: high[0], y2: high[1] }, style },
+          { type: "line", shape: across(low), style },
+          { type: "line", shape: across(high), style },
+        ],
+      };
+    }
+    return Object.assign(
+      {
+        type: "custom",
+        renderItem,
+        encode: horizontal ? { x: [1, 2], y: 0 } : { x: 0, y: [1, 2] },
+        data: intervals.map((interval, i) => (interval ? [i, Number(interval[0]), Number(interval[1])] : [i, NaN, NaN])),
+        itemStyle: { color },
+      },
+      series
+    );
+  }
+
   /* Controls: a changed choice applies at once; presets other than "custom" need no dates. */
   function wireControls() {
     const form = document.querySelector("form[data-controls]");
@@ -247,6 +326,9 @@
     });
   }
 
-  window.Cohortline = { config, params, t, fmt, api, ApiFailure, range, section, load, table, chart, figures, csv, started };
+  window.Cohortline = {
+    config, params, t, fmt, api, ApiFailure, range, section, load, table, chart, figures, csv, started,
+    escape, note, choiceLink, errorBars,
+  };
   document.addEventListener("DOMContentLoaded", wireControls);
 })();

@@ -5,7 +5,8 @@
 (function () {
   "use strict";
   const C = window.Cohortline;
-  const { t, fmt, params } = C;
+  const { t, fmt, params, escape, periods } = C;
+  const { withCompleteness, bar, line, markIncomplete } = periods;
 
   /* The same names and defaults as the template's controls. */
   const GRANULARITIES = ["day", "week", "month"];
@@ -20,65 +21,8 @@
     if (input.value === "") input.disabled = true;
   });
 
-  const DAY_MS = 86400000;
-
-  /* When a period labelled `label` ends (exclusive, ms since the epoch, UTC): metrics.md "Time". */
-  function periodEnd(label, length) {
-    const [year, month, day] = label.split("-").map(Number);
-    if (length === "month") return Date.UTC(year, month, 1);
-    return Date.UTC(year, month - 1, day) + (length === "week" ? 7 : 1) * DAY_MS;
-  }
-
-  /* A period is complete when it ended at or before the watermark (as the API's `complete`). */
-  function withCompleteness(series, length, watermark) {
-    const mark = watermark ? Date.parse(watermark) : null;
-    return series.map((p) => Object.assign({ complete: mark !== null && periodEnd(p.period, length) <= mark }, p));
-  }
-
-  const esc = (text) => window.echarts.format.encodeHTML(String(text));
-
-  /* An axis tooltip listing each series' exact value (format(item) → text) and whether the
-   * period is complete. */
-  function axisTooltip(rows, format) {
-    return {
-      trigger: "axis",
-      formatter: (items) => {
-        const list = Array.isArray(items) ? items : [items];
-        const row = rows[list[0].dataIndex];
-        let html = "<b>" + esc(row.period) + "</b>";
-        if (!row.complete) html += "<br><i>" + esc(t("not_complete")) + "</i>";
-        for (const item of list) {
-          html += "<br>" + item.marker + esc(item.seriesName) + ": <b>" + esc(format(item, row)) + "</b>";
-        }
-        return html;
-      },
-    };
-  }
-
-  /* A bar of a period not yet complete is faded; a line's point of one is hollow. */
-  function barPoint(value, row) {
-    return row.complete ? value : { value, itemStyle: { opacity: 0.45 } };
-  }
-
-  function linePoint(value, row) {
-    return row.complete ? value : { value, symbol: "emptyCircle", symbolSize: 9 };
-  }
-
-  function markIncomplete(td, row) {
-    if (!row.complete) {
-      td.classList.add("incomplete");
-      td.title = t("incomplete");
-    }
-  }
-
   /* A small note above a section's content. */
-  function note(element, text) {
-    const paragraph = document.createElement("p");
-    paragraph.className = "note-line";
-    paragraph.dataset.note = "";
-    paragraph.textContent = text;
-    element.querySelector("header").after(paragraph);
-  }
+  const note = (element, text) => C.note(element, text, { top: true });
 
   /* The scenes and tools the API knows, offered once it has named them (422 unknown_feature). */
   function offerKnown(error) {
@@ -160,12 +104,12 @@
       grid: { left: 56, right: 16, top: 16, bottom: 32 },
       xAxis: { type: "category", data: rows.map((p) => p.period) },
       yAxis: { type: "value", minInterval: 1, name: t("active_users"), nameGap: 8, nameTextStyle: { align: "left" } },
-      tooltip: axisTooltip(rows, (item, row) => fmt.int(row.users)),
+      tooltip: periods.axisTooltip(rows, (item, row) => fmt.int(row.users)),
       series: [
         daily
           ? { name: t("active_users"), type: "line", symbol: "none", showSymbol: true, areaStyle: { opacity: 0.15 },
-              data: rows.map((p) => linePoint(p.users, p)) }
-          : { name: t("active_users"), type: "bar", data: rows.map((p) => barPoint(p.users, p)) },
+              data: rows.map((p) => line(p.users, p)) }
+          : { name: t("active_users"), type: "bar", data: rows.map((p) => bar(p.users, p)) },
       ],
     });
     return true;
@@ -191,14 +135,14 @@
         { type: "value", name: t("stickiness"), min: 0, splitLine: { show: false },
           axisLabel: { formatter: (v) => fmt.share(v) }, nameTextStyle: { align: "right" } },
       ],
-      tooltip: axisTooltip(rows, (item, row) =>
+      tooltip: periods.axisTooltip(rows, (item, row) =>
         item.seriesIndex === 0 ? fmt.decimal(row.avg_dau) : item.seriesIndex === 1 ? fmt.int(row.mau) : fmt.share(row.stickiness)
       ),
       series: [
-        { name: t("avg_dau"), type: "bar", data: rows.map((p) => barPoint(p.avg_dau, p)) },
-        { name: t("mau"), type: "bar", data: rows.map((p) => barPoint(p.mau, p)) },
+        { name: t("avg_dau"), type: "bar", data: rows.map((p) => bar(p.avg_dau, p)) },
+        { name: t("mau"), type: "bar", data: rows.map((p) => bar(p.mau, p)) },
         { name: t("stickiness"), type: "line", yAxisIndex: 1, symbol: "circle",
-          data: rows.map((p) => linePoint(p.stickiness, p)) },
+          data: rows.map((p) => line(p.stickiness, p)) },
       ],
     });
     note(element, t("month_periods"));
@@ -227,13 +171,13 @@
       legend: { top: 0 },
       xAxis: { type: "category", data: rows.map((p) => p.period) },
       yAxis: { type: "value", minInterval: 1, name: t("users"), nameTextStyle: { align: "left" } },
-      tooltip: axisTooltip(rows, (item, row) => fmt.int(row[LIFECYCLE[item.seriesIndex]])),
+      tooltip: periods.axisTooltip(rows, (item, row) => fmt.int(row[LIFECYCLE[item.seriesIndex]])),
       series: LIFECYCLE.map((key) => ({
         name: t(key),
         type: "bar",
         stack: "users",
         /* Dormant users left: below zero whichever sign the API gives them. */
-        data: rows.map((p) => barPoint(key === "dormant" ? -Math.abs(p[key]) : p[key], p)),
+        data: rows.map((p) => bar(key === "dormant" ? -Math.abs(p[key]) : p[key], p)),
       })),
     });
     note(element, t("dormant_below"));
@@ -282,8 +226,7 @@
         trigger: "item",
         formatter: (item) => {
           const row = rows[item.value[0]];
-          return "<b>" + esc(row.period) + "</b>" + (row.complete ? "" : "<br><i>" + esc(t("not_complete")) + "</i>") +
-            "<br>" + esc(dayLabel(item.value[1] + 1)) + ": <b>" + esc(fmt.int(item.value[2])) + "</b>";
+          return periods.heading(row) + "<br>" + escape(dayLabel(item.value[1] + 1)) + ": <b>" + escape(fmt.int(item.value[2])) + "</b>";
         },
       },
       series: [{ name: t("users"), type: "heatmap", data: cells, label: { show: counts.length <= 10, formatter: (item) => fmt.int(item.value[2]) },

@@ -6,14 +6,7 @@
 (function () {
   "use strict";
   const C = window.Cohortline;
-  const { t, fmt } = C;
-
-  /* The chart's holder is hidden while its section loads (dashboard.css), so ECharts would measure it
-   * as 100 px wide: the section is shown first (C.load marks it ready right after anyway). */
-  function draw(element, option) {
-    element.dataset.state = "ready";
-    return C.chart(element, option);
-  }
+  const { t, fmt, escape, cohorts } = C;
 
   const asked = C.params.get("feature") || "";
   const report = C.api("/v1/features", C.range());
@@ -60,42 +53,12 @@
     }
   }
 
-  function note(element, text, className) {
-    const p = document.createElement("p");
-    p.className = "note-line" + (className ? " " + className : "");
-    p.textContent = text;
-    element.appendChild(p);
-  }
-
-  function escape(text) {
-    const span = document.createElement("span");
-    span.textContent = text;
-    return span.innerHTML;
-  }
-
-  function withFeature(feature) {
-    const params = new URLSearchParams(window.location.search);
-    params.set("feature", feature);
-    return "?" + params.toString();
-  }
-
   C.load("report", async (element) => {
     const [body, feature] = await Promise.all([report, chosen]);
     fillChoice(body.features, feature);
     if (feature) nameSections(feature);
     return C.table(element, [
-      {
-        key: "feature",
-        label: t("feature"),
-        text: true,
-        decorate: (td, row) => {
-          const link = document.createElement("a");
-          link.href = withFeature(row.feature);
-          link.textContent = row.feature;
-          if (row.feature === feature) link.setAttribute("aria-current", "true");
-          td.replaceChildren(link);
-        },
-      },
+      { key: "feature", label: t("feature"), text: true, decorate: C.choiceLink("feature", feature) },
       { key: "adopted", label: t("adopted"), format: fmt.int },
       { key: "users", label: t("users"), format: fmt.int },
       { key: "uses", label: t("uses"), format: fmt.int },
@@ -108,7 +71,7 @@
     const body = await report;
     const rows = body.features;
     if (rows.length === 0) return false;
-    draw(element, {
+    C.chart(element, {
       grid: { left: 8, right: 56, top: 8, bottom: 28, containLabel: true },
       xAxis: { type: "value", minInterval: 1, name: t("users"), nameLocation: "middle", nameGap: 24 },
       yAxis: { type: "category", inverse: true, data: rows.map((row) => row.feature) },
@@ -132,78 +95,33 @@
     return true;
   });
 
+  const week = (k) => t("week", { n: k });
+
   /* Feature retention: the heat-map triangle (rates in data-value, shade by rate, hatched when the
    * period has not ended). */
-  function shade(td, rate) {
-    td.style.backgroundColor = "rgba(37, 99, 235, " + (0.06 + 0.84 * rate).toFixed(3) + ")";
-    if (rate >= 0.55) td.style.color = "#fff";
-  }
-
   C.load("feature-retention", async (element) => {
     const body = await retention;
     if (body === null) return false;
-    const rows = body.cohorts;
-    const width = rows.reduce((most, row) => Math.max(most, row.rates.length), 0);
-    const columns = [
+    return cohorts.heatMap(element, [
       { key: "cohort", label: t("cohort"), text: true },
       { key: "size", label: t("size"), format: fmt.int },
-    ];
-    for (let k = 0; k < width; k += 1) {
-      columns.push({
-        key: "offset_" + k,
-        label: t("week", { n: k }),
-        value: (row) => (k < row.rates.length ? row.rates[k] : null),
-        format: (v) => (v === null ? "" : fmt.share(v)),
-        decorate: (td, row, v) => {
-          if (v === null) return;
-          td.classList.add("rate");
-          shade(td, v);
-          const text = fmt.share(v) + " · " + t("cell", { retained: fmt.int(row.values[k]), size: fmt.int(row.size) });
-          td.title = row.complete[k] ? text : text + "\n" + t("incomplete");
-          if (!row.complete[k]) td.classList.add("incomplete");
-        },
-      });
-    }
-    const shown = C.table(element, columns, rows);
-    if (shown.length) note(element.querySelector("[data-table]"), t("legend"));
-    return shown;
+    ], body.cohorts, week);
   });
 
   C.load("feature-curve", async (element) => {
     const body = await retention;
     if (body === null) return false;
     const rows = body.cohorts.filter((row) => row.size > 0);
-    const width = rows.reduce((most, row) => Math.max(most, row.rates.length), 0);
-    const points = [];
-    for (let k = 0; k < width; k += 1) {
-      let retained = 0;
-      let size = 0;
-      for (const row of rows) {
-        if (k < row.values.length && row.complete[k]) {
-          retained += row.values[k];
-          size += row.size;
-        }
-      }
-      points.push(size === 0 ? null : { value: Math.round((retained / size) * 10000) / 10000, retained, size });
-    }
+    const points = cohorts.curve(rows, cohorts.width(rows));
     if (!points.some((p) => p !== null)) return false;
-    draw(element, {
+    C.chart(element, {
       grid: { left: 56, right: 24, top: 16, bottom: 48 },
-      xAxis: { type: "category", data: points.map((_, k) => t("week", { n: k })), name: t("offset"), nameLocation: "middle", nameGap: 28 },
+      xAxis: { type: "category", data: points.map((_, k) => week(k)), name: t("offset"), nameLocation: "middle", nameGap: 28 },
       yAxis: { type: "value", min: 0, max: 1, axisLabel: { formatter: (v) => fmt.share(v) } },
-      tooltip: {
-        trigger: "axis",
-        formatter: (items) =>
-          escape(items.length ? items[0].axisValue : "") +
-          items
-            .filter((item) => item.data)
-            .map((item) => "<br>" + item.marker + escape(t("rate")) + ": <b>" + escape(fmt.share(item.data.value)) + "</b> (" +
-              escape(t("cell", { retained: fmt.int(item.data.retained), size: fmt.int(item.data.size) })) + ")")
-            .join(""),
-      },
+      tooltip: cohorts.curveTooltip(() => t("rate")),
       series: [{ name: t("all"), type: "line", symbolSize: 6, lineStyle: { width: 3 }, data: points }],
     });
-    note(element, t("curve_note"));
+    C.note(element, t("curve_note"));
     return true;
   });
 
@@ -244,7 +162,7 @@
       { key: "adopters", label: t("adopters"), format: (v, row) => shown(row.kind, v, row.currency) },
       { key: "others", label: t("others"), format: (v, row) => shown(row.kind, v, row.currency) },
     ], rows);
-    note(element, t("groups_note"));
+    C.note(element, t("groups_note"));
     return true;
   });
 
@@ -282,26 +200,9 @@
       { key: "low", label: t("low"), value: (row) => (row.ci95 ? row.ci95[0] : null), format: (v, row) => difference(row, v) },
       { key: "high", label: t("high"), value: (row) => (row.ci95 ? row.ci95[1] : null), format: (v, row) => difference(row, v) },
     ], differences(body));
-    note(element, t(body.note), "causation");
+    C.note(element, t(body.note), { className: "causation" });
     return true;
   });
-
-  /* An error bar from data [index, low, high] on a category axis, with caps. */
-  function errorBar(params, api) {
-    if (isNaN(api.value(1)) || isNaN(api.value(2))) return null;
-    const low = api.coord([api.value(0), api.value(1)]);
-    const high = api.coord([api.value(0), api.value(2)]);
-    const half = api.size([1, 0])[0] * 0.12;
-    const style = { stroke: "#0f172a", lineWidth: 1.5 };
-    return {
-      type: "group",
-      children: [
-        { type: "line", shape: { x1: low[0], y1: low[1], x2: high[0], y2: high[1] }, style },
-        { type: "line", shape: { x1: low[0] - half, y1: low[1], x2: low[0] + half, y2: low[1] }, style },
-        { type: "line", shape: { x1: high[0] - half, y1: high[1], x2: high[0] + half, y2: high[1] }, style },
-      ],
-    };
-  }
 
   C.load("impact-chart", async (element) => {
     const body = await impact;
@@ -340,20 +241,16 @@
         data: panel.rows.map((row) => ({ value: Number(row.value), itemStyle: { color: Number(row.value) >= 0 ? "#2563eb" : "#dc2626", opacity: 0.75 } })),
         tooltip,
       });
-      option.series.push({
+      option.series.push(C.errorBars(panel.rows.map((row) => row.ci95), {
         name: t("low") + " – " + t("high"),
-        type: "custom",
         xAxisIndex: i,
         yAxisIndex: i,
-        renderItem: errorBar,
-        encode: { x: 0, y: [1, 2] },
-        data: panel.rows.map((row, j) => (row.ci95 ? [j, Number(row.ci95[0]), Number(row.ci95[1])] : [j, NaN, NaN])),
         z: 10,
         tooltip,
-      });
+      }));
     });
-    draw(element, option);
-    note(element, t(body.note), "causation");
+    C.chart(element, option);
+    C.note(element, t(body.note), { className: "causation" });
     return true;
   });
 })();

@@ -30,12 +30,6 @@
     return Number.isNaN(parsed.getTime()) ? String(v) : parsed.toISOString().slice(0, 16).replace("T", " ") + " UTC";
   }
 
-  function link(id) {
-    const query = new URLSearchParams(C.params);
-    query.set("campaign", id);
-    return "?" + query.toString();
-  }
-
   const list = C.api("/v1/campaigns").then((body) => body.campaigns);
   const chosen = asked ? Promise.resolve(asked) : list.then((all) => (all.length ? all[0].campaign_id : null));
   const effect = chosen.then((id) =>
@@ -63,18 +57,7 @@
     fillChoice(campaigns, current);
     if (campaigns.length === 0) return false;
     C.table(element, [
-      {
-        key: "campaign_id",
-        label: t("campaign_id"),
-        text: true,
-        decorate: (td, row) => {
-          const anchor = document.createElement("a");
-          anchor.href = link(row.campaign_id);
-          anchor.textContent = row.campaign_id;
-          if (row.campaign_id === current) anchor.setAttribute("aria-current", "true");
-          td.replaceChildren(anchor);
-        },
-      },
+      { key: "campaign_id", label: t("campaign_id"), text: true, decorate: C.choiceLink("campaign", current) },
       { key: "name", label: t("name"), text: true },
       { key: "kind", label: t("kind"), text: true, format: (v) => t("kind_" + v) },
       { key: "starts_at", label: t("starts_at"), text: true, format: instant },
@@ -184,49 +167,30 @@
       { key: "ci_high", label: t("ci_high"), value: (row) => (row.difference.ci95 ? row.difference.ci95[1] : null), format: (v, row) => difference(row, v), decorate: mark },
     ], rows);
     if (rows.some((row) => incomplete(answer, row.key))) {
-      const note = document.createElement("p");
-      note.className = "note-line";
-      note.textContent = t("hatched") + " " + [
+      C.note(element, t("hatched") + " " + [
         answer.complete_7d ? "" : t("incomplete_7d"),
         answer.complete_30d ? "" : t("incomplete_30d"),
-      ].filter(Boolean).join(" ");
-      element.appendChild(note);
+      ].filter(Boolean).join(" "));
     }
     return rows;
   });
 
-  /* An error bar: a line from the interval's low to its high at the row's category, with caps. */
-  function whisker(params, api) {
-    const row = api.value(2);
-    const low = api.coord([api.value(0), row]);
-    const high = api.coord([api.value(1), row]);
-    const cap = Math.min(8, api.size([0, 1])[1] * 0.2);
-    const style = { stroke: api.visual("color"), lineWidth: 2 };
-    return {
-      type: "group",
-      children: [
-        { type: "line", shape: { x1: low[0], y1: low[1], x2: high[0], y2: high[1] }, style },
-        { type: "line", shape: { x1: low[0], y1: low[1] - cap, x2: low[0], y2: low[1] + cap }, style },
-        { type: "line", shape: { x1: high[0], y1: high[1] - cap, x2: high[0], y2: high[1] + cap }, style },
-      ],
-    };
-  }
-
-  /* Series for rows [{label, value, low, high}] (in the axis's unit) on one grid. */
+  /* Series for rows [{label, value, low, high}] (in the axis's unit) on one grid: the interval as an
+   * error bar (data [row, low, high]) and the value as a dot (data [value, row]). */
   function errorSeries(items, axis, format) {
     const zero = { silent: true, symbol: "none", label: { show: false }, lineStyle: { color: "#64748b", type: "solid", width: 1 }, data: [{ xAxis: 0 }] };
     return [
-      {
-        type: "custom",
+      C.errorBars(items.map((item) => (item.low === null ? null : [item.low, item.high])), {
+        horizontal: true,
+        color: "#2563eb",
+        width: 2,
+        cap: 0.2,
+        capMax: 8,
         name: t("ci_low"),
-        renderItem: whisker,
         xAxisIndex: axis,
         yAxisIndex: axis,
-        encode: { x: [0, 1], y: 2 },
-        data: items.map((item, i) => (item.low === null ? null : [item.low, item.high, i])).filter(Boolean),
-        itemStyle: { color: "#2563eb" },
         z: 2,
-      },
+      }),
       {
         type: "scatter",
         name: t("uplift_value"),
@@ -245,14 +209,7 @@
   function tooltipText(item, format, interval) {
     const lines = [item.label, t("uplift_value") + ": " + format(item)];
     lines.push(item.low === null ? t("no_interval") : t("interval", interval(item)));
-    return lines.map((line) => line.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c])).join("<br>");
-  }
-
-  function addNote(element) {
-    const note = document.createElement("p");
-    note.className = "note-line";
-    note.textContent = t("chart_note");
-    element.appendChild(note);
+    return lines.map(C.escape).join("<br>");
   }
 
   C.load("uplift", async (element) => {
@@ -286,11 +243,11 @@
       yAxis: { type: "category", inverse: true, data: items.map((item) => item.label) },
       tooltip: {
         trigger: "item",
-        formatter: (p) => tooltipText(items[p.seriesType === "custom" ? p.data[2] : p.data[1]], format, interval),
+        formatter: (p) => tooltipText(items[p.seriesType === "custom" ? p.data[0] : p.data[1]], format, interval),
       },
       series: errorSeries(items, 0, format),
     });
-    addNote(element);
+    C.note(element, t("chart_note"));
     return true;
   });
 
@@ -333,7 +290,7 @@
       },
       series: byCurrency.flatMap((item, i) => errorSeries([item], i, format)),
     });
-    addNote(element);
+    C.note(element, t("chart_note"));
     return true;
   });
 })();

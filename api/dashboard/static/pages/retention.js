@@ -6,14 +6,7 @@
 (function () {
   "use strict";
   const C = window.Cohortline;
-  const { t, fmt } = C;
-
-  /* The chart's holder is hidden while its section loads (dashboard.css), so ECharts would measure it
-   * as 100 px wide: the section is shown first (C.load marks it ready right after anyway). */
-  function draw(element, option) {
-    element.dataset.state = "ready";
-    return C.chart(element, option);
-  }
+  const { t, fmt, cohorts } = C;
 
   const query = {
     granularity: C.params.get("granularity") || "week",
@@ -73,105 +66,33 @@
     return t(query.granularity, { n: k });
   }
 
-  /* Background shade of a rate cell: the darker the bluer; light text on the darkest. */
-  function shade(td, rate) {
-    td.style.backgroundColor = "rgba(37, 99, 235, " + (0.06 + 0.84 * rate).toFixed(3) + ")";
-    if (rate >= 0.55) td.style.color = "#fff";
-  }
-
-  function cellTitle(row, k) {
-    const text = fmt.share(row.rates[k]) + " · " + t("cell", { retained: fmt.int(row.values[k]), size: fmt.int(row.size) });
-    return row.complete[k] ? text : text + "\n" + t("incomplete");
-  }
-
-  function legend(element, text) {
-    const note = document.createElement("p");
-    note.className = "note-line";
-    note.textContent = text;
-    element.appendChild(note);
-  }
-
   C.load("cohorts", async (element) => {
     const [body] = await Promise.all([answer, features]);
-    const rows = body.cohorts;
-    const width = rows.reduce((most, row) => Math.max(most, row.rates.length), 0);
     const columns = [{ key: "cohort", label: t("cohort"), text: true }];
     if (body.breakdown) columns.push({ key: "breakdown_value", label: t(body.breakdown), text: true });
     columns.push({ key: "size", label: t("size"), format: fmt.int });
-    for (let k = 0; k < width; k += 1) {
-      columns.push({
-        key: "offset_" + k,
-        label: offsetLabel(k),
-        value: (row) => (k < row.rates.length ? row.rates[k] : null),
-        format: (v) => (v === null ? "" : fmt.share(v)),
-        decorate: (td, row, v) => {
-          if (v === null) return;
-          td.classList.add("rate");
-          shade(td, v);
-          td.title = cellTitle(row, k);
-          if (!row.complete[k]) td.classList.add("incomplete");
-        },
-      });
-    }
-    const shown = C.table(element, columns, rows);
-    if (shown.length) legend(element.querySelector("[data-table]"), t("legend"));
-    return shown;
+    return cohorts.heatMap(element, columns, body.cohorts, offsetLabel);
   });
-
-  /* Per offset: the cohorts' retained users over their sizes, complete cells only. */
-  function curve(rows, width) {
-    const points = [];
-    for (let k = 0; k < width; k += 1) {
-      let retained = 0;
-      let size = 0;
-      for (const row of rows) {
-        if (k < row.values.length && row.complete[k]) {
-          retained += row.values[k];
-          size += row.size;
-        }
-      }
-      points.push(size === 0 ? null : { value: Math.round((retained / size) * 10000) / 10000, retained, size });
-    }
-    return points;
-  }
-
-  function escape(text) {
-    const span = document.createElement("span");
-    span.textContent = text;
-    return span.innerHTML;
-  }
 
   C.load("curve", async (element) => {
     const body = await answer;
     const rows = body.cohorts.filter((row) => row.size > 0);
-    const width = rows.reduce((most, row) => Math.max(most, row.rates.length), 0);
+    const width = cohorts.width(rows);
     if (rows.length === 0 || width === 0) return false;
-    const lines = [{ name: t("all"), points: curve(rows, width) }];
+    const lines = [{ name: t("all"), points: cohorts.curve(rows, width) }];
     if (body.breakdown) {
       const values = [...new Set(rows.map((row) => row.breakdown_value))].sort();
       for (const value of values) {
-        lines.push({ name: value === null ? t("none") : value, points: curve(rows.filter((row) => row.breakdown_value === value), width) });
+        lines.push({ name: value === null ? t("none") : value, points: cohorts.curve(rows.filter((row) => row.breakdown_value === value), width) });
       }
     }
     const labels = Array.from({ length: width }, (_, k) => offsetLabel(k));
-    draw(element, {
+    C.chart(element, {
       grid: { left: 56, right: 24, top: lines.length > 1 ? 36 : 16, bottom: 48 },
       legend: lines.length > 1 ? { top: 0, type: "scroll" } : { show: false },
       xAxis: { type: "category", data: labels, name: t("offset"), nameLocation: "middle", nameGap: 28 },
       yAxis: { type: "value", min: 0, max: 1, axisLabel: { formatter: (v) => fmt.share(v) } },
-      tooltip: {
-        trigger: "axis",
-        formatter: (items) =>
-          escape(items.length ? items[0].axisValue : "") +
-          items
-            .filter((item) => item.data)
-            .map(
-              (item) =>
-                "<br>" + item.marker + escape(item.seriesName) + ": <b>" + escape(fmt.share(item.data.value)) + "</b> (" +
-                escape(t("cell", { retained: fmt.int(item.data.retained), size: fmt.int(item.data.size) })) + ")"
-            )
-            .join(""),
-      },
+      tooltip: cohorts.curveTooltip((item) => item.seriesName),
       series: lines.map((line, i) => ({
         name: line.name,
         type: "line",
@@ -181,7 +102,7 @@
         data: line.points,
       })),
     });
-    legend(element, t("curve_note"));
+    C.note(element, t("curve_note"));
     return true;
   });
 })();

@@ -6,7 +6,7 @@
 (function () {
   "use strict";
   const C = window.Cohortline;
-  const { t, fmt } = C;
+  const { t, fmt, escape } = C;
 
   const granularity = C.params.get("granularity") || "week";
   const range = C.range();
@@ -18,17 +18,9 @@
     return series.every((p) => p.opened === 0 && p.resolved === 0 && p.ratings === 0);
   }
 
-  /* A period ("2025-03-03" for a week, "2025-03" for a month) has not ended by the watermark. */
+  /* A period of the granularity has not ended by the watermark (none without one). */
   function unfinished(period, watermark) {
-    if (!watermark) return false;
-    let end;
-    if (/^\d{4}-\d{2}$/.test(period)) {
-      const [year, month] = period.split("-").map(Number);
-      end = Date.UTC(year, month, 1);
-    } else {
-      end = Date.parse(period + "T00:00:00Z") + 7 * 86400000;
-    }
-    return end > Date.parse(watermark);
+    return Boolean(watermark) && C.periods.end(period, granularity) > Date.parse(watermark);
   }
 
   function sum(series, key) {
@@ -113,7 +105,7 @@
             t("csat") + ": " + fmt.share(p.csat),
             t("avg_score") + ": " + fmt.decimal(p.avg_score),
             t("ratings") + ": " + fmt.int(p.ratings),
-          ].join("<br>");
+          ].map(escape).join("<br>");
         },
       },
       series: [
@@ -149,12 +141,7 @@
       { key: "avg_score", label: t("avg_score"), format: fmt.decimal },
       { key: "csat", label: t("csat"), format: fmt.share },
     ], body.series);
-    if (body.series.some(late)) {
-      const note = document.createElement("p");
-      note.className = "note-line";
-      note.textContent = t("incomplete");
-      element.appendChild(note);
-    }
+    if (body.series.some(late)) C.note(element, t("incomplete"));
     return body.series;
   });
 
@@ -175,7 +162,7 @@
             t("ratings") + ": " + fmt.int(b.ratings),
             t("mature") + ": " + fmt.int(b.mature),
             t("retained_30d") + ": " + fmt.share(b.retained_30d),
-          ].join("<br>");
+          ].map(escape).join("<br>");
         },
       },
       series: [
@@ -208,10 +195,7 @@
       { key: "mature", label: t("mature"), format: fmt.int },
       { key: "retained_30d", label: t("retained_30d"), format: fmt.share },
     ], buckets);
-    const note = document.createElement("p");
-    note.className = "note-line";
-    note.textContent = t("retention_note", range);
-    element.appendChild(note);
+    C.note(element, t("retention_note", range));
     return buckets;
   });
 })();

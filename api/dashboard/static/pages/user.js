@@ -9,21 +9,8 @@
   const userId = C.config.userId;
   const path = encodeURIComponent(userId);
 
-  const locale = (function () {
-    const browser = (navigator.languages && navigator.languages[0]) || navigator.language || "";
-    return browser.split("-")[0] === C.config.lang ? browser : C.config.numberLocale;
-  })();
-  const times = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short", timeZone: "UTC" });
-  const days = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeZone: "UTC" });
-
-  /* An RFC 3339 time of the API, shown in UTC (the time zone the API answers in). */
-  function when(value) {
-    return value === null || value === undefined ? fmt.text(value) : times.format(new Date(value)) + " UTC";
-  }
-
-  function day(value) {
-    return value === null || value === undefined ? fmt.text(value) : days.format(new Date(value + "T00:00:00Z"));
-  }
+  const when = fmt.time;
+  const day = fmt.day;
 
   function isUnknown(error) {
     return error instanceof C.ApiFailure && error.status === 404 && error.body && error.body.error

@@ -12,17 +12,7 @@
     query[name] = params.get(name) || "";
   }
 
-  const locale = (function () {
-    const browser = (navigator.languages && navigator.languages[0]) || navigator.language || "";
-    return browser.split("-")[0] === C.config.lang ? browser : C.config.numberLocale;
-  })();
-  const times = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short", timeZone: "UTC" });
-
-  /* An RFC 3339 time of the API, shown in UTC (the time zone the API answers in). */
-  function when(value) {
-    if (value === null || value === undefined) return fmt.text(value);
-    return times.format(new Date(value)) + " UTC";
-  }
+  const when = fmt.time;
 
   /* Country codes are upper case in the API; what is typed is sent so. */
   const form = document.querySelector("form[data-controls]");

@@ -5,7 +5,8 @@
 (function () {
   "use strict";
   const C = window.Cohortline;
-  const { t, fmt, params } = C;
+  const { t, fmt, params, escape, periods } = C;
+  const { markIncomplete } = periods;
 
   /* The same names and defaults as the template's controls. */
   const GRANULARITIES = ["day", "week", "month"];
@@ -14,31 +15,8 @@
   const ltvGranularity = granularity === "day" ? "week" : granularity;
   const cohort = COHORTS.includes(params.get("cohort")) ? params.get("cohort") : "first_seen";
 
-  const DAY_MS = 86400000;
-
-  /* When a period labelled `label` ends (exclusive, ms since the epoch, UTC): metrics.md "Time". */
-  function periodEnd(label, length) {
-    const [year, month, day] = label.split("-").map(Number);
-    if (length === "month") return Date.UTC(year, month, 1);
-    return Date.UTC(year, month - 1, day) + (length === "week" ? 7 : 1) * DAY_MS;
-  }
-
-  const esc = (text) => window.echarts.format.encodeHTML(String(text));
-
-  function note(element, text) {
-    const paragraph = document.createElement("p");
-    paragraph.className = "note-line";
-    paragraph.dataset.note = "";
-    paragraph.textContent = text;
-    element.querySelector("header").after(paragraph);
-  }
-
-  function markIncomplete(td, row) {
-    if (!row.complete) {
-      td.classList.add("incomplete");
-      td.title = t("incomplete");
-    }
-  }
+  /* A small note above a section's content. */
+  const note = (element, text) => C.note(element, text, { top: true });
 
   /* One chart panel per currency, one above the other; `build(currency, index)` gives the panel's
    * x axis data, y axis and series. */
@@ -66,10 +44,9 @@
   }
 
   const range = C.range();
-  const revenue = C.api("/v1/value/revenue", Object.assign({ granularity }, range)).then((body) => {
-    const mark = body.watermark ? Date.parse(body.watermark) : null;
-    return body.series.map((p) => Object.assign({ complete: mark !== null && periodEnd(p.period, granularity) <= mark }, p));
-  });
+  const revenue = C.api("/v1/value/revenue", Object.assign({ granularity }, range)).then((body) =>
+    periods.withCompleteness(body.series, granularity, body.watermark)
+  );
   const ltv = C.api("/v1/value/ltv", Object.assign({ granularity: ltvGranularity, cohort }, range));
   const repurchase = C.api("/v1/orders/repurchase", range);
   for (const answer of [revenue, ltv, repurchase]) answer.catch(() => {});
@@ -109,8 +86,7 @@
         data: rows.map((p) => {
           const figures = p.currencies[currency];
           const value = figures ? Number(figures[key]) : 0;
-          if (p.complete) return value;
-          return type === "bar" ? { value, itemStyle: { opacity: 0.45 } } : { value, symbol: "emptyCircle", symbolSize: 9 };
+          return type === "bar" ? periods.bar(value, p) : periods.line(value, p);
         }),
       })),
     }));
@@ -118,22 +94,11 @@
       color: ["#2563eb", "#dc2626", "#16a34a"],
       legend: { top: 0 },
       axisPointer: { link: [{ xAxisIndex: "all" }] },
-      tooltip: {
-        trigger: "axis",
-        formatter: (items) => {
-          const list = Array.isArray(items) ? items : [items];
-          const row = rows[list[0].dataIndex];
-          let html = "<b>" + esc(row.period) + "</b>";
-          if (!row.complete) html += "<br><i>" + esc(t("not_complete")) + "</i>";
-          for (const item of list) {
-            const [currency, key] = item.seriesId.split(":");
-            const figures = row.currencies[currency];
-            html += "<br>" + item.marker + esc(item.seriesName) + ": <b>" +
-              esc(figures ? fmt.money(figures[key], currency) : fmt.text(null)) + "</b>";
-          }
-          return html;
-        },
-      },
+      tooltip: periods.axisTooltip(rows, (item, row) => {
+        const [currency, key] = item.seriesId.split(":");
+        const figures = row.currencies[currency];
+        return figures ? fmt.money(figures[key], currency) : fmt.text(null);
+      }),
     }));
     if (rows.some((p) => !p.complete)) note(element, t("faded"));
     return true;
@@ -204,9 +169,9 @@
         trigger: "item",
         formatter: (item) => {
           const point = item.data;
-          return item.marker + "<b>" + esc(point.cohort.cohort) + "</b> · " + esc(t("members", { count: fmt.int(point.cohort.size) })) +
-            "<br>" + esc(offsetLabel(point.offset)) + ": <b>" + esc(fmt.money(point.amount, point.currency)) + "</b>" +
-            (point.cohort.complete[point.offset] ? "" : "<br><i>" + esc(t("not_complete")) + "</i>");
+          return item.marker + "<b>" + escape(point.cohort.cohort) + "</b> · " + escape(t("members", { count: fmt.int(point.cohort.size) })) +
+            "<br>" + escape(offsetLabel(point.offset)) + ": <b>" + escape(fmt.money(point.amount, point.currency)) + "</b>" +
+            (point.cohort.complete[point.offset] ? "" : "<br><i>" + escape(t("not_complete")) + "</i>");
         },
       },
     }));
