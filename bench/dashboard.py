@@ -4,8 +4,8 @@ JSON requests the page makes, fetched one after another by a plain HTTP client i
 
     .venv/bin/python bench/dashboard.py [--runs 10]
 
-Goal: every page usable within 1 s (issue 13). The browser's cache is warm after the first load
-(ECharts and the page scripts are served with validators), as for a person who opens it daily."""
+Goal: every page usable within 1 s (issue 13), its first load included (nothing cached: ECharts is
+1.1 MB); later loads revalidate the cached assets, as for a person who opens it daily."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import requests
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,17 +45,37 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20, method="inclusive")[18] if len(values) > 1 else values[0]
 
 
-def page_loads(page: Page, url: str, runs: int, requested: list[str]) -> tuple[list[float], list[str]]:
-    """Usable times over `runs` loads after one warm-up, and the API requests a load makes
-    (`requested` is filled by the page's request listener)."""
+def signed_in(browser: Browser, dashboard: Dashboard) -> Page:
+    """A page in a fresh browser context (nothing cached), signed in as an auditor."""
+    page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
+    page.goto(f"{dashboard.base}/sign-in")
+    page.fill("#key", dashboard.keys["auditor"])
+    with page.expect_navigation():
+        page.click("form button[type=submit]")
+    return page
+
+
+def usable_ms(page: Page, url: str) -> float:
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+    return float(page.evaluate("window.cohortlineReadyMs"))
+
+
+def page_loads(
+    browser: Browser, dashboard: Dashboard, path: str, runs: int
+) -> tuple[float, list[float], list[str]]:
+    """The usable time of a first load with nothing cached (ECharts, scripts, styles), the usable
+    times of `runs` loads after it, and the API requests a load makes."""
+    page = signed_in(browser, dashboard)
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url) if "/v1/" in r.url else None)
+    first = usable_ms(page, f"{dashboard.base}{path}")
     times = []
-    for run in range(runs + 1):
+    for _ in range(runs):
         requested.clear()
-        page.goto(url)
-        page.wait_for_selector("body[data-ready=true]", timeout=20_000)
-        if run:
-            times.append(float(page.evaluate("window.cohortlineReadyMs")))
-    return times, list(requested)
+        times.append(usable_ms(page, f"{dashboard.base}{path}"))
+    page.context.close()
+    return first, times, requested
 
 
 def api_baseline(session: requests.Session, urls: list[str], runs: int) -> list[float]:
@@ -85,25 +105,20 @@ def main() -> int:
                 browser = playwright.chromium.launch(
                     executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
                 )
-                page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
-                requested: list[str] = []
-                page.on("request", lambda r: requested.append(r.url) if "/v1/" in r.url else None)
-                page.goto(f"{dashboard.base}/sign-in")
-                page.fill("#key", dashboard.keys["auditor"])
-                with page.expect_navigation():
-                    page.click("form button[type=submit]")
                 head = session.get(f"{base}/v1/status", timeout=30).json()["head"]
-                print(f"demo history: {head:,} events; {args.runs} loads per page after one warm-up")
                 print(
-                    f"{'page':22} {'API calls':>9} {'baseline: API p50':>18} {'page usable p50':>16}"
-                    f" {'p95':>7}   goal < {GOAL_MS} ms"
+                    f"demo history: {head:,} events; per page a first load with nothing cached, then {args.runs} loads"
+                )
+                print(
+                    f"{'page':22} {'API calls':>9} {'baseline: API p50':>18} {'first load':>11}"
+                    f" {'page usable p50':>16} {'p95':>7}   goal < {GOAL_MS} ms"
                 )
                 for path in PAGES:
-                    times, urls = page_loads(page, f"{dashboard.base}{path}", args.runs, requested)
+                    first, times, urls = page_loads(browser, dashboard, path, args.runs)
                     baseline = api_baseline(session, urls, args.runs)
-                    met = "met" if p95(times) < GOAL_MS else "NOT met"
+                    met = "met" if max(first, p95(times)) < GOAL_MS else "NOT met"
                     print(
-                        f"{path:22} {len(urls):>9} {statistics.median(baseline):>15.0f} ms"
+                        f"{path:22} {len(urls):>9} {statistics.median(baseline):>15.0f} ms {first:>8.0f} ms"
                         f" {statistics.median(times):>13.0f} ms {p95(times):>4.0f} ms   {met}"
                     )
                 browser.close()
