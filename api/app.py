@@ -61,7 +61,7 @@ def create_app(context: ApiContext) -> Flask:
         audit,
         admin,
         openapi,
-        dashboard,
     ):
-        app.register_blueprint(getattr(module, "blueprint", module))
+        app.register_blueprint(module.blueprint)
+    app.register_blueprint(dashboard)
     return app

@@ -175,7 +175,9 @@ def _local(target: str | None) -> str:
 
 
 def _same_origin() -> None:
-    """A form posted from another site is refused (the cookie is SameSite=Lax besides)."""
+    """A form posted from another site is refused (the cookie is SameSite=Lax besides). Hosts are
+    compared, not schemes: behind a proxy that ends TLS the browser's origin is https while this
+    app sees http."""
     origin = request.headers.get("Origin")
-    if origin and origin != request.host_url.rstrip("/"):
+    if origin and urlsplit(origin).netloc != request.host:
         abort(403)

@@ -58,6 +58,15 @@ def test_a_post_from_another_site_is_refused(dashboard):
         timeout=10,
     )
     assert refused.status_code == 403 and "Set-Cookie" not in refused.headers
+    host = dashboard.base.split("://", 1)[1]
+    behind_tls = requests.post(
+        f"{dashboard.base}/sign-in",
+        data={"key": dashboard.keys["reader"]},
+        headers={"Origin": f"https://{host}"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert behind_tls.status_code == 302 and "cohortline_session=" in behind_tls.headers["Set-Cookie"]
 
 
 def test_the_language_follows_the_browser_and_a_choice_is_remembered(dashboard, browse):
