@@ -23,22 +23,13 @@ from playwright.sync_api import Browser, Page, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from api.dashboard.pages import PAGES as DASHBOARD_PAGES  # noqa: E402
+from api.dashboard.pages import USER  # noqa: E402
 from tests.e2e.dashboard.conftest import CHROMIUM, ROLES, Dashboard, fill_and_wait  # noqa: E402
 from tests.processes import serve  # noqa: E402
 
 GOAL_MS = 1000
-PAGES = (
-    "/",
-    "/retention",
-    "/activity",
-    "/scenes-and-tools",
-    "/operations",
-    "/service",
-    "/value",
-    "/users",
-    "/users/u0001",
-    "/status",
-)
+PAGES = (*(page.path for page in DASHBOARD_PAGES), USER.path.replace("<user_id>", "u0001"))
 
 
 def p95(values: list[float]) -> float:
