@@ -20,6 +20,7 @@ from api.routes import (
     orders,
     overview,
     retention,
+    segment,
     service,
     status,
     users,
@@ -48,6 +49,7 @@ def create_app(context: ApiContext) -> Flask:
 
     for module in (
         events,
+        segment,
         retention,
         activity,
         orders,

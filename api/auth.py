@@ -20,7 +20,12 @@ from api.errors import ApiError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def require(role: str) -> Callable[[F], F]:
+KeySource = Callable[[], str | None]
+"""Where else a route finds the key when the request has no Bearer header (api.segment's write
+key); None when it is not there either."""
+
+
+def require(role: str, *, also: KeySource | None = None) -> Callable[[F], F]:
     """Allow keys holding `role` (or `admin`, which holds them all); open mode allows everyone."""
 
     def decorate(view: F) -> F:
@@ -28,7 +33,7 @@ def require(role: str) -> Callable[[F], F]:
         def guarded(*args: Any, **kwargs: Any) -> Any:
             context = current_app.config["COHORTLINE"]
             if not context.open_mode:
-                roles = _roles_of_request(context.api_keys)
+                roles = _roles_of_request(context.api_keys, also)
                 if role not in roles and "admin" not in roles:
                     raise ApiError(403, "forbidden", f"this key lacks the {role!r} role")
             return view(*args, **kwargs)
@@ -43,16 +48,18 @@ SESSION_KEY = "key_sha256"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
-def _roles_of_request(keys: dict[str, frozenset[str]]) -> frozenset[str]:
+def _roles_of_request(keys: dict[str, frozenset[str]], also: KeySource | None) -> frozenset[str]:
     header = request.headers.get("Authorization", "")
     if not header and request.method in SAFE_METHODS:
         signed_in = session_roles(keys)
         if signed_in is not None:
             return signed_in
     scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise ApiError(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
-    roles = roles_of_key(keys, key.strip())
+    key = key.strip() if scheme.lower() == "bearer" else (also() if also else None) or ""
+    if not key:
+        also_said = " or as a Segment write key (HTTP Basic user name, or writeKey)" if also else ""
+        raise ApiError(401, "unauthorized", f"send an API key as 'Authorization: Bearer <key>'{also_said}")
+    roles = roles_of_key(keys, key)
     if roles is None:
         raise ApiError(401, "unauthorized", "unknown API key")
     return roles

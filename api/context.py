@@ -9,6 +9,7 @@ from uuid import UUID
 
 from sqlalchemy import Engine
 
+from api.segment.mapping import DEFAULT_MAPPING, SegmentMapping
 from domain.application import Cohortline
 from domain.audit import AuditedEvent
 from projections.lifecycle import Thresholds
@@ -68,3 +69,5 @@ class ApiContext:
     session_secret: str = ""
     """Signs the dashboard's session cookie (api.dashboard); empty: a random one per app."""
     session_cookie_secure: bool = True
+    segment_mapping: SegmentMapping = DEFAULT_MAPPING
+    """Where a shop's own event names go (api.segment.mapping)."""

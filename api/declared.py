@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from api.auth import require
+from api.auth import KeySource, require
 from api.errors import ApiError
 from api.freshness import stamped, wait_for_position
 
@@ -63,6 +63,8 @@ class Operation:
     """The JSON Schema of the request body, which the view reads and checks itself."""
     body_rules: Mapping[str, str] = field(default_factory=dict)
     """What the body's schema cannot state, by the field a breach is reported on (`x-rules`)."""
+    write_key: bool = False
+    """Also takes the key as Segment's libraries send their write key (api.segment)."""
 
 
 OPERATIONS: list[Operation] = []
@@ -84,6 +86,7 @@ def declare(
     also: Mapping[str, type[BaseModel]] | None = None,
     body: Mapping[str, Any] | None = None,
     body_rules: Mapping[str, str] | None = None,
+    key_source: KeySource | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the view for `method path` (a Flask rule): it is called with the parsed query (if any) and the path's
     parameters; a model it returns is rendered as JSON, anything else is passed to Flask.
@@ -107,6 +110,7 @@ def declare(
             also or {},
             body,
             body_rules or {},
+            key_source is not None,
         )
     )
 
@@ -121,7 +125,7 @@ def declare(
             fields = view(*arguments, current, **path_parameters)
             return render(result.model_validate(stamped(fields, current)), status)
 
-        guarded = require(role)(handle) if role else handle
+        guarded = require(role, also=key_source)(handle) if role else handle
         blueprint.add_url_rule(path, view.__name__, guarded, methods=[method])
         return view
 
@@ -214,6 +218,8 @@ def _described(operation: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     responses |= {str(status): {"$ref": f"#/components/responses/{status}"} for status in operation.statuses}
     role = f" (role: {operation.role})" if operation.role else ""
     described: dict[str, Any] = {"summary": operation.summary + role}
+    if operation.write_key:
+        described["security"] = [{"bearer": []}, {"writeKey": []}]
     if operation.body is not None:
         described["requestBody"] = {
             "required": True,

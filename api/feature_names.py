@@ -7,12 +7,17 @@ from collections.abc import Mapping
 
 from api.errors import ApiError
 from api.ranges import read
-from domain.catalogue import SCENES
+from domain.catalogue import EVENT_NAME_LENGTH, SCENES
 from projections.features import known_features
 
 FEATURE = f"^(scene:({'|'.join(SCENES)})|tool:[^\\x00]{{1,64}})$"
 """A scene of the catalogue or a tool name as ToolUsed accepts it."""
 KNOWN_RULE = "a feature used at least once (422 unknown_feature lists the known ones)"
+ACTIVITY_FILTER = (
+    f"^(scene:({'|'.join(SCENES)})|tool:[^\\x00]{{1,64}}|event:[^\\x00]{{1,{EVENT_NAME_LENGTH}}})$"
+)
+"""A feature, or a custom event by its name (events.md "Custom events")."""
+ACTIVITY_FILTER_RULE = f"{KNOWN_RULE}; an event name nobody tracked counts no users"
 
 
 def is_feature(name: str) -> bool:

@@ -69,7 +69,15 @@ def document() -> dict[str, Any]:
             },
         },
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "writeKey": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "Segment's write key: the producer key as user name and an empty "
+                    "password (or `writeKey` in the body)",
+                },
+            },
             "schemas": {
                 "Error": _error_schema(),
                 "Event": {"oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in _sender_types()]},

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -28,6 +28,11 @@ RETRY_PAUSE_S = 0.002
 """An optimistic retry waits up to 4 ms, then up to 8 ms."""
 STREAM_CACHE_SIZE = 10_000
 BLANK_CREATED_ON = datetime(1970, 1, 1, tzinfo=UTC)
+Idempotency = Literal["content", "key"]
+"""How an event id seen before is judged: `content` — a duplicate when the content is the same, a
+conflict otherwise (the envelope's contract); `key` — always a duplicate, the first content kept
+(a sender's idempotency key whose retries may carry a slightly different content, such as an event
+time corrected again for the sender's clock)."""
 
 
 class WriteSideStore(Protocol):
@@ -82,12 +87,12 @@ class Cohortline(Application[UUID]):
     def attach(self, write_store: WriteSideStore) -> None:
         self.write_store = write_store
 
-    def record(self, envelopes: Sequence[Envelope]) -> Recorded:
+    def record(self, envelopes: Sequence[Envelope], *, idempotency: Idempotency = "content") -> Recorded:
         """Append every new fact of the batch, or none.
 
         An event id already recorded with the same content is a duplicate (not appended again);
-        with other content it is a conflict. Rule breaks and reused ids raise BatchRejected, listing
-        each by index.
+        with other content it is a conflict, unless `idempotency` is `key`. Rule breaks and reused ids
+        raise BatchRejected, listing each by index.
 
         The batch is checked before the append lock is taken, so checks run side by side. A writer
         that saved to the same streams or event ids in between makes the save fail on a unique
@@ -97,13 +102,13 @@ class Cohortline(Application[UUID]):
         assert self.write_store is not None, "attach a WriteSideStore first"
         for attempt in range(1, OPTIMISTIC_ATTEMPTS + 1):
             try:
-                return self._record_once(envelopes)
+                return self._record_once(envelopes, idempotency)
             except IntegrityError:
                 time.sleep(random.uniform(0, RETRY_PAUSE_S * 2**attempt))
         with self.write_store.appending():
-            return self._record_once(envelopes)
+            return self._record_once(envelopes, idempotency)
 
-    def _record_once(self, envelopes: Sequence[Envelope]) -> Recorded:
+    def _record_once(self, envelopes: Sequence[Envelope], idempotency: Idempotency) -> Recorded:
         assert self.write_store is not None
         seen = self.write_store.seen_event_ids([e.event_id for e in envelopes])
         conflicts: list[IndexedConflict] = []
@@ -115,12 +120,12 @@ class Cohortline(Application[UUID]):
             earlier = first_index.get(envelope.event_id)
             if known is not None:
                 position, stored = known
-                if same_fact(self._fact(stored), envelope):
+                if idempotency == "key" or same_fact(self._fact(stored), envelope):
                     duplicate_positions.append(position)
                 else:
                     conflicts.append(_reused(index, envelope.event_id))
             elif earlier is not None:
-                if envelopes[earlier] != envelope:
+                if idempotency == "content" and envelopes[earlier] != envelope:
                     conflicts.append(_reused(index, envelope.event_id))
             else:
                 first_index[envelope.event_id] = index

@@ -86,6 +86,7 @@ def _currency() -> FieldSpec:
 
 
 SCENES = ("shopping", "social", "content")
+EVENT_NAME_LENGTH = 200
 CAMPAIGN_KINDS = ("activity", "benefit", "incentive")
 GROUPS = ("treatment", "control")
 
@@ -228,6 +229,16 @@ TYPES: dict[str, TypeSpec] = {
             ),
             activity=True,
         ),
+        TypeSpec(
+            "EventTracked",
+            "user",
+            None,
+            (
+                _s("name", True, max_length=EVENT_NAME_LENGTH),
+                FieldSpec("properties", "object", personal=True),
+            ),
+            activity=True,
+        ),
         TypeSpec("PersonalDataErased", "user", None, (), accepted_from_senders=False),
     )
 }
@@ -261,6 +272,12 @@ def feature_of(type_name: str, data: dict[str, object]) -> str | None:
         return None
     prefix, field = source
     return f"{prefix}:{data[field]}"
+
+
+def tracked_event_of(type_name: str, data: dict[str, object]) -> str | None:
+    """The custom event an event is, as `event:Video Played` (events.md "Custom events"); None for
+    the catalogue's own types."""
+    return f"event:{data['name']}" if type_name == "EventTracked" else None
 
 
 SYSTEM_TYPES = frozenset(name for name, spec in TYPES.items() if not spec.accepted_from_senders)

@@ -112,6 +112,10 @@ class PointsRedeemed(UserFact):
     pass
 
 
+class EventTracked(UserFact):
+    pass
+
+
 class SatisfactionRated(UserFact):
     pass
 
@@ -188,6 +192,7 @@ EVENT_CLASSES: dict[str, type[Fact]] = {
         PointsEarned,
         PointsRedeemed,
         SatisfactionRated,
+        EventTracked,
         PersonalDataErased,
         OrderPlaced,
         OrderPaid,

@@ -156,6 +156,7 @@ class User(StreamAggregate):
         "PointsEarned": _on_earned,
         "PointsRedeemed": _on_redeemed,
         "SatisfactionRated": _on_any,
+        "EventTracked": _on_any,
         "PersonalDataErased": _on_erased,
     }
 

@@ -74,6 +74,7 @@ class System:
             erasure=self.erasure,
             session_secret=self.settings.session_secret,
             session_cookie_secure=self.settings.session_cookie_secure,
+            segment_mapping=self.settings.segment_mapping,
         )
 
     def close(self) -> None:

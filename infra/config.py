@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from api.segment.mapping import DEFAULT_MAPPING, MappingFileError, SegmentMapping, load_mapping
 from projections.lifecycle import Thresholds
 
 ROLES = frozenset({"producer", "reader", "auditor", "admin"})
@@ -44,6 +45,8 @@ class Settings:
     """Signs the dashboard's session cookie; random per start unless configured, so signing in
     again is needed after a restart."""
     session_cookie_secure: bool = True
+    segment_mapping: SegmentMapping = DEFAULT_MAPPING
+    """Where a shop's own Segment event names go: the TOML file COHORTLINE_SEGMENT_MAPPING names."""
 
     @property
     def embedded(self) -> bool:
@@ -81,6 +84,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         session_cookie_secure=_flag(
             "COHORTLINE_SESSION_COOKIE_SECURE", env.get("COHORTLINE_SESSION_COOKIE_SECURE"), True
         ),
+        segment_mapping=_segment_mapping(env.get("COHORTLINE_SEGMENT_MAPPING")),
     )
 
 
@@ -189,6 +193,15 @@ def _positive_int(variable: str, value: str | None, default: int) -> int:
 
 
 SECRET_MIN_CHARS = 32
+
+
+def _segment_mapping(value: str | None) -> SegmentMapping:
+    if not value:
+        return DEFAULT_MAPPING
+    try:
+        return load_mapping(Path(value))
+    except MappingFileError as e:
+        raise ConfigError("COHORTLINE_SEGMENT_MAPPING", str(e)) from None
 
 
 def _secret(value: str | None) -> str:

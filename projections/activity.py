@@ -1,7 +1,7 @@
 """Who was active (or ordered, or used a scene or tool) in which day, week and month.
 
 `rm_user_periods` has one row per user, kind and period. Kinds are `active` (any activity event),
-`order` (OrderPlaced), `scene:<scene>` and `tool:<tool>`. Each week or month row counts the user's
+`order` (OrderPlaced), `scene:<scene>`, `tool:<tool>` and `event:<name>` (EventTracked). Each week or month row counts the user's
 distinct active days in it. `rm_period_counts` counts the users of each period. Day rows are
 inserted once (a repeat changes nothing), week and month rows add only the days that were new, and
 the counters add only the rows that were new, so every number is independent of arrival order.
@@ -45,11 +45,14 @@ from projections.schema import metadata
 from projections.sql import key_chunks, upsert_rows
 from projections.users import users
 
+KIND_LENGTH = 210
+"""`event:` and a tracked event's name."""
+
 user_periods = Table(
     "rm_user_periods",
     metadata,
     Column("user_id", String(128), primary_key=True),
-    Column("kind", String(80), primary_key=True),
+    Column("kind", String(KIND_LENGTH), primary_key=True),
     Column("granularity", String(5), primary_key=True),
     Column("period", Date, primary_key=True),
     Column("prev_period", Date, nullable=False),
@@ -61,7 +64,7 @@ user_periods = Table(
 period_counts = Table(
     "rm_period_counts",
     metadata,
-    Column("kind", String(80), primary_key=True),
+    Column("kind", String(KIND_LENGTH), primary_key=True),
     Column("granularity", String(5), primary_key=True),
     Column("period", Date, primary_key=True),
     Column("users", Integer, nullable=False),
@@ -78,6 +81,8 @@ def kinds_of(event: EventRecord) -> list[str]:
         kinds.append("active")
         if event.feature is not None:
             kinds.append(event.feature)
+        if event.tracked_event is not None:
+            kinds.append(event.tracked_event)
     if event.type == "OrderPlaced":
         kinds.append("order")
     return kinds

@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from domain.catalogue import feature_of, is_activity
+from domain.catalogue import feature_of, is_activity, tracked_event_of
 from domain.events import Fact
 
 
@@ -36,6 +36,11 @@ class EventRecord:
     def feature(self) -> str | None:
         """The scene or tool this event is a use of (`scene:shopping`, `tool:check_in`), if any."""
         return feature_of(self.type, self.data)
+
+    @cached_property
+    def tracked_event(self) -> str | None:
+        """The custom event this is (`event:Video Played`), if it is an EventTracked."""
+        return tracked_event_of(self.type, self.data)
 
     @classmethod
     def from_fact(cls, fact: Fact, position: int) -> EventRecord:

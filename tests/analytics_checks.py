@@ -30,6 +30,8 @@ FILTERS = (
     "tool:check_in",
     "tool:wishlist",
     "tool:live_stream",
+    "event:Video Played",
+    "event:视频播放",
 )
 
 

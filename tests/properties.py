@@ -35,6 +35,7 @@ CURRENCIES = ("EUR", "GBP", "CNY")
 OFFSETS = (0, 0, 0, 60, 180, 330, 345, 840, -300, -480, -720)
 """Minutes east of UTC of the senders' clocks: whole and half hours, Nepal's 5:45, both signs."""
 TIERS = ("silver", "gold", "platinum")
+TRACKED = ("Video Played", "Viewed Home Page", "视频播放")
 GAPS = (0, 0, 1, 6, 7, 28, 31, 90, 91, 92)
 """Days after one of the user's earlier events: ties, the next day, week or month, and the edge of
 the 90-day churn threshold."""
@@ -43,6 +44,7 @@ ALWAYS = (
     *["SessionStarted"] * 2,
     *["SceneVisited"] * 3,
     *["ToolUsed"] * 3,
+    *["EventTracked"] * 2,
     "UserRegistered",
     "UserProfileUpdated",
     "MembershipChanged",
@@ -219,6 +221,10 @@ class HistoryBuilder:
     def _ToolUsed(self, user: str) -> None:  # noqa: N802
         tool = self.draw(st.sampled_from(TOOLS))
         self._add("ToolUsed", user, self._instant(), tool=tool, action=self._maybe("open"))
+
+    def _EventTracked(self, user: str) -> None:  # noqa: N802
+        name = self.draw(st.sampled_from(TRACKED))
+        self._add("EventTracked", user, self._instant(), name=name, properties=self._maybe({"seconds": 42}))
 
     def _MembershipChanged(self, user: str) -> None:  # noqa: N802
         self._add("MembershipChanged", user, self._instant(), tier=self.draw(st.sampled_from(TIERS)))

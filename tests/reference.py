@@ -130,13 +130,17 @@ FEATURE_SOURCES = {"scene": ("SceneVisited", "scene"), "tool": ("ToolUsed", "too
 """metrics.md "Scenes and tools": a feature's kind → the event type using it and the field naming it."""
 
 
+TRACKED_SOURCE = {"event": ("EventTracked", "name")}
+"""events.md "Custom events": `filter=event:<name>` narrows activity to the events tracked by that name."""
+
+
 def _feature_wanted(filter_: str | None) -> Callable[[Event], bool]:
-    """Activity events, narrowed to one scene (`scene:social`) or one tool (`tool:check_in`): the uses
-    of that feature."""
+    """Activity events, narrowed to one scene (`scene:social`), one tool (`tool:check_in`) or one
+    tracked event (`event:Video Played`): the uses of that feature, the events of that name."""
     if filter_ is None:
         return is_activity
     kind, _, name = filter_.partition(":")
-    type_, key = FEATURE_SOURCES[kind]
+    type_, key = {**FEATURE_SOURCES, **TRACKED_SOURCE}[kind]
     return lambda e: e.type == type_ and e.data.get(key) == name
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.common import Stamped
 from api.declared import declare
-from api.feature_names import FEATURE, KNOWN_RULE, require_known
+from api.feature_names import ACTIVITY_FILTER, ACTIVITY_FILTER_RULE, require_known
 from api.ranges import DateRange, read
 from projections import activity
 from projections.tracking import Progress
@@ -20,10 +20,14 @@ blueprint = Blueprint("activity", __name__)
 
 
 class ActiveUsersQuery(DateRange):
-    rules: ClassVar[Mapping[str, str]] = {**DateRange.rules, "filter": KNOWN_RULE}
+    rules: ClassVar[Mapping[str, str]] = {**DateRange.rules, "filter": ACTIVITY_FILTER_RULE}
 
     granularity: Literal["day", "week", "month"] = Field("day", description="period length")
-    filter: str | None = Field(None, pattern=FEATURE, description="scene:<scene> or tool:<tool name>")
+    filter: str | None = Field(
+        None,
+        pattern=ACTIVITY_FILTER,
+        description="scene:<scene>, tool:<tool name> or event:<tracked event name>",
+    )
 
 
 class WeeklyOrMonthlyQuery(DateRange):

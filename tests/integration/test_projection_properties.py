@@ -81,7 +81,7 @@ def test_the_histories_are_what_post_events_accepts_and_the_log_gives_back(envel
             system.close()
 
 
-PERSONAL = ("attributes", "subject", "comment")
+PERSONAL = ("attributes", "subject", "comment", "properties")
 """events.md: personal data, which the log gives sealed (crypto-shredding) and no number reads."""
 
 

@@ -112,8 +112,21 @@ def test_timestamps_need_an_offset():
 
 
 def test_the_catalogue_names_every_type_of_events_md():
-    assert set(TYPES) == set(EVENT_CLASSES) and len(TYPES) == 24
+    assert set(TYPES) == set(EVENT_CLASSES) and len(TYPES) == 25
     assert TYPES["TicketOpened"].personal_fields == ("subject",)
+
+
+def test_a_tracked_event_has_a_name_and_personal_properties():
+    env = parse_envelope(raw("EventTracked", name="Video Played", properties={"title": "Spring sale"}))
+    assert env.data == {"name": "Video Played", "properties": {"title": "Spring sale"}}
+    assert TYPES["EventTracked"].activity and TYPES["EventTracked"].personal_fields == ("properties",)
+    assert errors_of(raw("EventTracked")) == [("data.name", "required")]
+    assert errors_of(raw("EventTracked", name="x" * 201)) == [
+        ("data.name", "must be a string of 1 to 200 characters")
+    ]
+    assert errors_of(raw("EventTracked", name="Played", properties=[1])) == [
+        ("data.properties", "must be an object")
+    ]
 
 
 def _order(amount: object, unit_price: object = "1") -> dict:
