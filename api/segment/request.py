@@ -55,13 +55,21 @@ def _too_large() -> ApiError:
 def write_key() -> str | None:
     """The key as Segment's libraries send it: HTTP Basic with the key as user name (and an empty
     password), else `writeKey` in the body."""
+    return _basic_user() or _body_write_key()
+
+
+def _basic_user() -> str | None:
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            user, _, _ = base64.b64decode(credentials.strip(), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return user or None
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, _ = base64.b64decode(credentials.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user or None
+
+
+def _body_write_key() -> str | None:
     try:
         body = message_body()
     except ApiError:

@@ -46,6 +46,8 @@ def test_the_key_as_segment_libraries_send_it(client):
         "last_position": 1,
     }
     assert client.post("/v1/batch", json=body | {"writeKey": "prod"}).json["duplicates"] == 1
+    blank_basic = {"Authorization": "Basic " + base64.b64encode(b":").decode()}
+    assert client.post("/v1/batch", json=body | {"writeKey": "prod"}, headers=blank_basic).status_code == 200
     assert client.post("/v1/batch", json=body, headers={"Authorization": "Bearer prod"}).status_code == 200
     unknown = {"Authorization": "Basic " + base64.b64encode(b"nope:").decode()}
     assert client.post("/v1/batch", json=body, headers=unknown).status_code == 401
@@ -70,6 +72,12 @@ def test_each_single_call_route(client, kind):
     assert answer.status_code == 200 and answer.json["appended"] == 1
     (recorded,) = logged(client)
     assert recorded["type"] == ("UserProfileUpdated" if kind == "identify" else "EventTracked")
+
+
+def test_a_message_id_twice_in_one_batch_is_one_event(client):
+    twice = [message("Video Played"), message("Video Played") | {"properties": {"again": True}}]
+    assert client.post("/v1/batch", json={"batch": twice}, headers=BASIC).json["appended"] == 1
+    assert [e["data"].get("name") for e in logged(client)] == ["Video Played"]
 
 
 def test_a_retried_batch_is_acknowledged_even_with_a_new_clock_correction(client):
