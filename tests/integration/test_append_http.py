@@ -69,6 +69,7 @@ def every_type() -> list[dict]:
         event("TicketReplied", ticket_id="t1", by="customer"),
         event("TicketResolved", ticket_id="t1", resolution="refunded"),
         event("SatisfactionRated", score=5, ticket_id="t1", comment="quick"),
+        event("EventTracked", name="Video Played", properties={"title": "Spring haul"}),
         event("CampaignEnded", None, campaign_id="c1"),
     ]
 
@@ -89,7 +90,7 @@ def test_every_type_is_appended_and_read_back(client, system):
     assert {e["type"] for e in batch} == {n for n, s in TYPES.items() if s.accepted_from_senders}
     response = post(client, batch)
     assert response.status_code == 201, response.json
-    assert response.json == {"appended": 24, "duplicates": 0, "first_position": 1, "last_position": 24}
+    assert response.json == {"appended": 25, "duplicates": 0, "first_position": 1, "last_position": 25}
 
     by_stream = {
         ("user", "u1"): [e for e in batch if TYPES[e["type"]].stream == "user"],
