@@ -63,13 +63,46 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("relay", help="publish the event store's log to Kafka").set_defaults(handler=_relay)
     commands.add_parser("worker", help="run the Faust projection worker").set_defaults(handler=_worker)
-    demo = commands.add_parser("demo", help="record and project a demo history on SQLite")
+    demo = commands.add_parser(
+        "demo", help="import the shipped Online Retail history (or --synthetic) and project it on SQLite"
+    )
     demo.add_argument(
         "--serve", action="store_true", help="then keep serving the dashboard on it (open mode)"
     )
     demo.add_argument("--host", default="127.0.0.1", help="with --serve; loopback only")
     demo.add_argument("--port", type=int, default=8000, help="with --serve")
+    demo.add_argument(
+        "--data",
+        type=Path,
+        metavar="PATH",
+        help="the Online Retail CSV(.gz) to import (default: the copy shipped in data/online_retail)",
+    )
+    demo.add_argument(
+        "--synthetic", action="store_true", help="the small synthetic shop history instead of real data"
+    )
     demo.set_defaults(handler=_demo)
+
+    importing = commands.add_parser(
+        "import", help="load history from a file into the store (or over HTTP), with a progress bar"
+    )
+    importing.add_argument(
+        "kind",
+        choices=("online-retail", "cdnow", "ndjson"),
+        help="online-retail: UCI Online Retail CSV; cdnow: CDNOW master CSV; ndjson: envelopes or Segment messages",
+    )
+    importing.add_argument("path", type=Path, help="the file; .gz is read gunzipped")
+    importing.add_argument(
+        "--batch-size", type=int, default=1000, help="events recorded together (at most 1000 with --url)"
+    )
+    importing.add_argument("--url", help="post to URL/v1/events instead of writing to the configured store")
+    importing.add_argument("--key", help="with --url: a producer key (default: $COHORTLINE_API_KEY)")
+    importing.add_argument(
+        "--mapping",
+        type=Path,
+        metavar="TOML",
+        help="ndjson: the Segment mapping file (default: COHORTLINE_SEGMENT_MAPPING's, else the built-in one)",
+    )
+    importing.set_defaults(handler=_import)
 
     audit = commands.add_parser("audit", help="auditors' tools over the event store")
     audit_actions = audit.add_subparsers(dest="action", required=True)
@@ -353,13 +386,86 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    demo_settings = run_demo(settings)
+    if args.synthetic and args.data is not None:
+        print("cohortline: demo --synthetic makes its own data; --data is for the real one", file=sys.stderr)
+        return 2
+    from infra.importers import ImportFailed
+
+    try:
+        demo_settings = run_demo(settings, data=args.data, synthetic=args.synthetic)
+    except (ImportFailed, FileNotFoundError) as e:
+        print(f"cohortline demo: {e}", file=sys.stderr)
+        return 2
     if not args.serve:
         return 0
     from infra.server import serve
 
     print(f"Dashboard: http://{args.host}:{args.port}/  (open mode, Ctrl-C stops)", flush=True)
     return serve(demo_settings, args.host, args.port, workers=2, open_mode=True, projections=True)
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from infra.bootstrap import build_system
+    from infra.importers import ImportFailed, opener
+    from infra.importers.loading import HTTP_MAX_EVENTS, HttpSink, Interrupted, StoreSink, load, project
+
+    if not args.path.is_file():
+        print(f"cohortline import: no file {args.path}", file=sys.stderr)
+        return 2
+    if args.batch_size < 1 or (args.url and args.batch_size > HTTP_MAX_EVENTS):
+        print(
+            f"cohortline import: --batch-size must be 1 to {HTTP_MAX_EVENTS:,} with --url (the most "
+            "POST /v1/events takes), and at least 1 without",
+            file=sys.stderr,
+        )
+        return 2
+    mapping = settings.segment_mapping
+    if args.kind == "ndjson" and args.mapping is not None:
+        from api.segment.mapping import MappingFileError, load_mapping
+
+        try:
+            mapping = load_mapping(args.mapping)
+        except MappingFileError as e:
+            print(f"cohortline import: --mapping: {e}", file=sys.stderr)
+            return 2
+    system = None
+    try:
+        if args.url:
+            sink: Any = HttpSink(args.url, args.key or os.environ.get("COHORTLINE_API_KEY"))
+        else:
+            system = build_system(settings)
+            sink = StoreSink(system.event_store)
+        try:
+            outcome = load(
+                opener(args.kind, args.path, mapping),
+                sink,
+                args.batch_size,
+                description=f"import {args.kind}",
+            )
+        except Interrupted as stopped:
+            done = stopped.outcome
+            print(f"cohortline import: {stopped}", file=sys.stderr)
+            print(
+                f"cohortline import: stopped after {done.read:,} {done.unit} (appended {done.appended:,}, "
+                f"duplicates {done.duplicates:,}); "
+                + ("" if stopped.by_user else "nothing of the batch that failed was written; ")
+                + "a rerun appends only what is missing",
+                file=sys.stderr,
+            )
+            return 130 if stopped.by_user else 2
+        if system is not None and settings.embedded:
+            try:
+                projected = project(system)
+            except ImportFailed as e:
+                print(outcome.summary())
+                print(f"cohortline import: {e}", file=sys.stderr)
+                return 1
+            print(f"projected {projected.events:,} events in {projected.seconds:.1f} s", file=sys.stderr)
+    finally:
+        if system is not None:
+            system.close()
+    print(outcome.summary())
+    return 0
 
 
 def _dead_letters_list(settings: Settings, args: argparse.Namespace) -> int:
