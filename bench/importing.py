@@ -2,7 +2,8 @@
 batch written) into the embedded SQLite store and over HTTP to an embedded server, beside baselines
 measured in the same run on the same events: the bare record() loop in process, and POST /v1/events
 of the same batches from a plain requests loop (both given the events ready made, so the command's
-figure also pays for reading and mapping the CSV, shown on its own).
+figure also pays for reading and mapping the CSV, shown on its own); and POST /v1/batch of the same
+history as Segment messages, beside the same POST /v1/events baseline.
 
     .venv/bin/python bench/importing.py [--events 100000]
 
@@ -136,6 +137,49 @@ def post_loop(base: str, raw: list[dict[str, Any]]) -> float:
     return len(raw) / (time.perf_counter() - started)
 
 
+def segment_messages(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same history as Segment's libraries would send it: a session as a custom track, a product
+    view as `Product Viewed`, an order and its payment as one `Order Completed` (which Cohortline
+    records as the same two events)."""
+    messages = []
+    for event in raw:
+        kind, data = event["type"], event["data"]
+        if kind == "OrderPaid":
+            continue
+        message = {
+            "type": "track",
+            "userId": event["user_id"],
+            "messageId": event["event_id"],
+            "timestamp": event["occurred_at"],
+            "context": {"channel": "browser", "location": {"country": event["context"].get("country", "")}},
+        }
+        if kind == "SessionStarted":
+            message |= {"event": "Application Opened"}
+        elif kind == "SceneVisited":
+            message |= {"event": "Product Viewed", "properties": {"product_id": data["page"]}}
+        else:
+            products = [
+                {"sku": i["sku"], "quantity": i["quantity"], "price": i["unit_price"]} for i in data["items"]
+            ]
+            properties = {"order_id": data["order_id"], "total": data["amount"], "currency": data["currency"]}
+            message |= {"event": "Order Completed", "properties": properties | {"products": products}}
+        messages.append(message)
+    return messages
+
+
+def batch_loop(base: str, messages: list[dict[str, Any]], events: int) -> float:
+    """Events/s appended by POST /v1/batch of the messages, BATCH a call, bodies made beforehand."""
+    bodies = [json.dumps({"batch": messages[i : i + BATCH]}) for i in range(0, len(messages), BATCH)]
+    session = requests.Session()
+    headers = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
+    started = time.perf_counter()
+    for body in bodies:
+        response = session.post(f"{base}/v1/batch", data=body, headers=headers, timeout=120)
+        if response.status_code != 200:
+            raise SystemExit(f"{response.status_code}: {response.text[:500]}")
+    return events / (time.perf_counter() - started)
+
+
 def head(base: str) -> int:
     return requests.get(f"{base}/v1/status", headers={"Authorization": "Bearer bench"}, timeout=10).json()[
         "head"
@@ -170,6 +214,13 @@ def main() -> None:
             assert head(base) == total
         finally:
             posting.stop()
+        messages = segment_messages(raw)
+        segment, base = server(workdir / "segment.db", workdir)
+        try:
+            segment_rate = batch_loop(base, messages, total)
+            assert head(base) == total
+        finally:
+            segment.stop()
         importing, base = server(workdir / "http.db", workdir)
         try:
             over_http, http_wall, _ = run_import(
@@ -191,6 +242,10 @@ def main() -> None:
         print(
             f"{'cohortline import online-retail --url':<44} {over_http:>9,.0f} events/s   "
             f"{over_http / posted:.2f} x baseline   (wall {http_wall:.1f} s)"
+        )
+        print(
+            f"{'POST /v1/batch, as Segment messages':<44} {segment_rate:>9,.0f} events/s   "
+            f"{segment_rate / posted:.2f} x baseline   ({len(messages):,} messages)"
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
