@@ -21,7 +21,7 @@
   /* One chart panel per currency, one above the other; `build(currency, index)` gives the panel's
    * x axis data, y axis and series. */
   function currencyPanels(element, currencies, build) {
-    const TOP = 36;
+    const TOP = 56; // room for a legend row above the first panel's axis name
     const PANEL = 250;
     const GAP = 56;
     element.querySelector("[data-chart]").style.height = TOP + currencies.length * (PANEL + GAP) - GAP + 30 + "px";
