@@ -124,17 +124,20 @@ def server(database: Path, workdir: Path) -> tuple[Command, str]:
     return command, base
 
 
-def post_loop(base: str, raw: list[dict[str, Any]]) -> float:
-    """Events/s of POST /v1/events of the same batches, one after the other, bodies made beforehand."""
-    bodies = [json.dumps({"events": raw[i : i + BATCH]}) for i in range(0, len(raw), BATCH)]
+def posting_rate(base: str, route: str, bodies: list[str], events: int, status: int) -> float:
+    """Events/s appended by POSTing the bodies (made beforehand) to `route` one after the other."""
     session = requests.Session()
     headers = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
     started = time.perf_counter()
     for body in bodies:
-        response = session.post(f"{base}/v1/events", data=body, headers=headers, timeout=120)
-        if response.status_code != 201:
+        response = session.post(f"{base}{route}", data=body, headers=headers, timeout=120)
+        if response.status_code != status:
             raise SystemExit(f"{response.status_code}: {response.text[:500]}")
-    return len(raw) / (time.perf_counter() - started)
+    return events / (time.perf_counter() - started)
+
+
+def batches_of(items: list[dict[str, Any]], key: str) -> list[str]:
+    return [json.dumps({key: items[i : i + BATCH]}) for i in range(0, len(items), BATCH)]
 
 
 def segment_messages(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,19 +170,6 @@ def segment_messages(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return messages
 
 
-def batch_loop(base: str, messages: list[dict[str, Any]], events: int) -> float:
-    """Events/s appended by POST /v1/batch of the messages, BATCH a call, bodies made beforehand."""
-    bodies = [json.dumps({"batch": messages[i : i + BATCH]}) for i in range(0, len(messages), BATCH)]
-    session = requests.Session()
-    headers = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
-    started = time.perf_counter()
-    for body in bodies:
-        response = session.post(f"{base}/v1/batch", data=body, headers=headers, timeout=120)
-        if response.status_code != 200:
-            raise SystemExit(f"{response.status_code}: {response.text[:500]}")
-    return events / (time.perf_counter() - started)
-
-
 def head(base: str) -> int:
     return requests.get(f"{base}/v1/status", headers={"Authorization": "Bearer bench"}, timeout=10).json()[
         "head"
@@ -210,14 +200,14 @@ def main() -> None:
 
         posting, base = server(workdir / "post.db", workdir)
         try:
-            posted = post_loop(base, raw)
+            posted = posting_rate(base, "/v1/events", batches_of(raw, "events"), total, 201)
             assert head(base) == total
         finally:
             posting.stop()
         messages = segment_messages(raw)
         segment, base = server(workdir / "segment.db", workdir)
         try:
-            segment_rate = batch_loop(base, messages, total)
+            segment_rate = posting_rate(base, "/v1/batch", batches_of(messages, "batch"), total, 200)
             assert head(base) == total
         finally:
             segment.stop()
