@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from api.segment.mapping import SegmentMapping
 from infra.importers.source import BadLine, ImportFailed, Source
 
 KINDS = ("online-retail", "cdnow", "ndjson")
@@ -17,7 +17,7 @@ KINDS = ("online-retail", "cdnow", "ndjson")
 __all__ = ["KINDS", "BadLine", "ImportFailed", "Source", "opener"]
 
 
-def opener(kind: str, path: Path, segment_mapping: Any = None) -> Callable[[], Source]:
+def opener(kind: str, path: Path, segment_mapping: SegmentMapping | None = None) -> Callable[[], Source]:
     """What reads and counts the file of this kind when called."""
     if kind == "online-retail":
         from infra.importers.online_retail import OnlineRetail

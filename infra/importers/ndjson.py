@@ -16,6 +16,8 @@ from itertools import groupby, islice
 from pathlib import Path
 from typing import Any
 
+from api.segment.mapping import DEFAULT_MAPPING, SegmentMapping
+from api.segment.translate import InvalidMessages, translate
 from infra.importers.source import BadLine, Batch, Event, checked, open_text
 
 SEGMENT_TYPES = frozenset({"track", "identify", "page", "screen"})
@@ -41,11 +43,10 @@ class Ndjson:
 
     unit = "lines"
 
-    def __init__(self, path: Path, mapping: Any = None):
-        """`mapping`: the api.segment.mapping.SegmentMapping for Segment messages (None: its default)."""
+    def __init__(self, path: Path, mapping: SegmentMapping | None = None):
         self.path = path
         self.name = path.name
-        self.mapping = mapping
+        self.mapping = mapping or DEFAULT_MAPPING
         with open_text(path) as handle:
             self.total = sum(1 for _ in handle)
 
@@ -83,12 +84,9 @@ class Ndjson:
 
     def _translated(self, run: list[tuple[int, Any]], sent: set[str]) -> tuple[list[Event], int]:
         """The run's Segment messages as events, leaving out an event id already sent in this run."""
-        from api.segment.translate import InvalidMessages, translate
-
         messages = [value for _, value in run]
-        options = {} if self.mapping is None else {"mapping": self.mapping}
         try:
-            translation = translate(messages, received_at=None, **options)
+            translation = translate(messages, received_at=None, mapping=self.mapping)
         except InvalidMessages as invalid:
             detail = invalid.details[0] if invalid.details else {}
             index = detail.get("index")

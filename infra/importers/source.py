@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
+from domain.application import Idempotency
 from domain.envelope import Envelope, InvalidEnvelope, format_timestamp, parse_envelope
-
-Idempotency = Literal["content", "key"]
 
 
 class ImportFailed(Exception):
