@@ -238,9 +238,18 @@ def _amount(properties: Mapping[str, Any], what: str) -> tuple[Any, str]:
             return _money(properties[name], f"properties.{name}"), f"properties.{name}"
     products = _products(properties)
     if products:
-        total = sum((Decimal(str(p["unit_price"])) * p["quantity"] for p in products), Decimal(0))
+        total = sum((_line_total(index, p) for index, p in enumerate(products)), Decimal(0))
         return str(total.quantize(MONEY_STEP)), "properties.products"
     raise MessageError("properties.total", f"required: the {what} (or revenue, or products with prices)")
+
+
+def _line_total(index: int, item: Mapping[str, Any]) -> Decimal:
+    price, quantity = to_decimal(item["unit_price"]), item["quantity"]
+    if price is None:
+        raise MessageError(f"properties.products[{index}].price", "must be a decimal number")
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise MessageError(f"properties.products[{index}].quantity", "must be an integer")
+    return price * quantity
 
 
 def _products(properties: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -221,6 +221,19 @@ def test_bad_messages_are_named_by_index_and_field():
         (0, "properties.currency")
     ]
     assert errors(track("x") | {"userId": "u" * 129}) == [(0, "userId")]
+    unpriced = [{"sku": "a", "price": "cheap"}]
+    assert errors(track("Order Completed", order_id="o", products=unpriced)) == [
+        (0, "properties.products[0].price")
+    ]
+    uncounted = [{"sku": "a", "price": 1, "quantity": "2"}]
+    assert errors(track("Order Completed", order_id="o", products=uncounted)) == [
+        (0, "properties.products[0].quantity")
+    ]
+    halves = [{"sku": "a", "price": 1, "quantity": 1.5}]
+    assert errors(track("Order Completed", order_id="o", products=halves)) == [
+        (0, "properties.products[0].quantity")
+    ]
+    assert errors(track("Order Completed", order_id="o", total={"GBP": 1})) == [(0, "properties.total")]
     assert errors("not a message", track("x") | {"properties": []}) == [(0, ""), (1, "properties")]
 
 
@@ -234,3 +247,33 @@ def test_event_ids_come_from_the_message_ids(ids: list[str]):
     assert [e.event_id for e in first.envelopes] == [e.event_id for e in again.envelopes]
     assert len({e.event_id for e in first.envelopes}) == 2 * len(ids)
     assert first.origins == [n for n in range(len(ids)) for _ in range(2)]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+FIELDS = ("order_id", "total", "revenue", "currency", "coupon_id", "reason")
+
+
+@given(
+    event=st.sampled_from(
+        ["Order Completed", "Order Refunded", "Order Cancelled", "Coupon Applied", "Signed Up", "x"]
+    ),
+    properties=st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=5),
+    products=st.lists(
+        st.dictionaries(st.sampled_from(["sku", "product_id", "price", "quantity"]), JSON), max_size=3
+    ),
+    extra=st.dictionaries(
+        st.sampled_from(["userId", "timestamp", "sentAt", "context", "traits", "name"]), JSON
+    ),
+)
+def test_any_json_is_translated_or_refused_by_field(event, properties, products, extra):
+    message = track(event, **properties, products=products) | extra
+    try:
+        translation = translate([message], received_at=RECEIVED)
+    except InvalidMessages as invalid:
+        assert all(d["index"] == 0 and isinstance(d["field"], str) for d in invalid.details)
+    else:
+        assert translation.origins == [0] * len(translation.envelopes)
