@@ -64,7 +64,8 @@ class InvalidEnvelope(Exception):
 
 
 def parse_timestamp(value: object) -> datetime | None:
-    """An RFC 3339 timestamp with offset, as an aware UTC datetime; None when malformed."""
+    """An RFC 3339 timestamp with offset, as an aware UTC datetime; None when malformed or outside
+    the years 1 to 9999 once in UTC."""
     if not isinstance(value, str) or not _RFC3339.match(value):
         return None
     text = value.replace("z", "Z").replace("Z", "+00:00")
@@ -73,7 +74,7 @@ def parse_timestamp(value: object) -> datetime | None:
         text = text.replace(fraction.group(0), "." + fraction.group(1)[:6])
     try:
         return datetime.fromisoformat(text).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         return None
 
 

@@ -74,7 +74,10 @@ def event_time(message: Message, batch_sent_at: str | None, received_at: datetim
     sent_at = _parsed("sentAt", sent_text) if sent_text is not None else None
     if sent_at is None or received_at is None:
         return happened
-    return received_at - (sent_at - happened)
+    try:
+        return received_at - (sent_at - happened)
+    except OverflowError:
+        raise MessageError("sentAt", "is too far from timestamp for a clock's error") from None
 
 
 def _instant(message: Message, field: str) -> datetime | None:

@@ -111,6 +111,11 @@ def test_timestamps_need_an_offset():
     assert errors_of(raw("SessionStarted", at="2011-01-04T10:00:00"))[0][0] == "occurred_at"
 
 
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00"])
+def test_a_timestamp_outside_the_calendar_in_utc_is_refused(at):
+    assert errors_of(raw("SessionStarted", at=at))[0][0] == "occurred_at"
+
+
 def test_the_catalogue_names_every_type_of_events_md():
     assert set(TYPES) == set(EVENT_CLASSES) and len(TYPES) == 25
     assert TYPES["TicketOpened"].personal_fields == ("subject",)

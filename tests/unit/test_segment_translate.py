@@ -213,6 +213,8 @@ def test_bad_messages_are_named_by_index_and_field():
     assert errors({"type": "track", "event": "x"}) == [(0, "userId")]
     assert errors({"type": "track", "userId": "u"}) == [(0, "event")]
     assert errors(track("x") | {"timestamp": "yesterday"}) == [(0, "timestamp")]
+    skewed = {"timestamp": "9999-12-31T00:00:00Z", "sentAt": "0001-01-01T00:00:00Z"}
+    assert errors(track("x") | skewed) == [(0, "sentAt")]
     assert errors(track("x" * 201)) == [(0, "event")]
     assert errors(track("Order Completed", total=1)) == [(0, "properties.order_id")]
     assert errors(track("Order Completed", order_id="o")) == [(0, "properties.total")]
