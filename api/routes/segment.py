@@ -150,6 +150,11 @@ def _single(kind: str) -> Accepted:
             "expected a message object",
             [{"index": None, "field": "", "message": "object"}],
         )
+    if body.get("type", kind) != kind:
+        message = f"must be {kind} (or left out) on /v1/{kind}"
+        raise ApiError(
+            422, "validation_failed", f"type: {message}", [{"index": 0, "field": "type", "message": message}]
+        )
     return _record([{**body, "type": kind}], {})
 
 

@@ -72,6 +72,9 @@ def test_each_single_call_route(client, kind):
     assert answer.status_code == 200 and answer.json["appended"] == 1
     (recorded,) = logged(client)
     assert recorded["type"] == ("UserProfileUpdated" if kind == "identify" else "EventTracked")
+    other = "page" if kind != "page" else "track"
+    refused = client.post(f"/v1/{kind}", json=single | {"type": other, "messageId": "n"}, headers=BASIC)
+    assert refused.status_code == 422 and refused.json["error"]["details"][0]["field"] == "type"
 
 
 def test_a_message_id_twice_in_one_batch_is_one_event(client):
