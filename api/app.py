@@ -6,6 +6,7 @@ from flask import Flask, Response, jsonify, request
 
 from api import openapi
 from api.context import ApiContext
+from api.converters import TextConverter
 from api.dashboard import blueprint as dashboard
 from api.dashboard import init_dashboard
 from api.errors import register_error_handlers
@@ -31,6 +32,7 @@ from api.routes import (
 def create_app(context: ApiContext) -> Flask:
     app = Flask("cohortline")
     app.config["COHORTLINE"] = context
+    app.url_map.converters["text"] = TextConverter
     app.config["MAX_CONTENT_LENGTH"] = events.MAX_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)

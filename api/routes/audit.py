@@ -105,7 +105,7 @@ def _history(kind: str, key: str) -> list[AuditedEvent]:
 @declare(
     blueprint,
     "GET",
-    "/v1/audit/streams/<kind>/<path:key>/events",
+    "/v1/audit/streams/<kind>/<text:key>/events",
     summary="A stream's events in order",
     role="auditor",
     query=NoParameters,
@@ -120,7 +120,7 @@ def stream_events(_: NoParameters, kind: str, key: str) -> StreamHistory:
 @declare(
     blueprint,
     "GET",
-    "/v1/audit/streams/<kind>/<path:key>/state",
+    "/v1/audit/streams/<kind>/<text:key>/state",
     summary="The entity's state as of a recorded time or at a version",
     role="auditor",
     query=StateQuery,

@@ -94,7 +94,7 @@ def features(q: DateRange, current: Progress) -> dict[str, Any]:
 @declare(
     blueprint,
     "GET",
-    "/v1/features/<path:feature>/impact",
+    "/v1/features/<text:feature>/impact",
     summary="Users who adopted a feature within 7 days of first seen against the rest: correlation, "
     "not causation",
     role="reader",

@@ -32,3 +32,19 @@ def test_every_route_answers_an_undeclared_method_with_405_and_allow(tmp_path):
                 assert allowed == methods_of[rule.rule], (rule.rule, allowed)
     finally:
         system.close()
+
+
+def test_a_path_key_with_a_slash_or_a_line_break_reaches_its_route(tmp_path):
+    """User ids and tool names may hold both; the answer is the route's own, not a routing 404."""
+    settings = load_settings({"COHORTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"})
+    system = build_system(settings)
+    try:
+        client = create_app(system.api_context(open_mode=True)).test_client()
+        for key in ("a%0Ab", "a/b", "a%2Fb"):
+            for view in ("events", "state"):
+                answer = client.get(f"/v1/audit/streams/user/{key}/{view}")
+                assert answer.json["error"]["code"] == "stream_not_found", (key, view)
+            impact = client.get(f"/v1/features/tool%3A{key}/impact?from=2011-01-01&to=2011-01-31")
+            assert impact.json["error"]["code"] == "unknown_feature", key
+    finally:
+        system.close()
