@@ -6,11 +6,10 @@ import gzip
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from api.event_json import jsonable
 from domain.application import Idempotency
 from domain.envelope import Envelope, InvalidEnvelope, format_timestamp, parse_envelope
 
@@ -101,21 +100,9 @@ def envelope_json(envelope: Envelope) -> dict[str, Any]:
         "event_id": envelope.event_id,
         "type": envelope.type,
         "occurred_at": format_timestamp(envelope.occurred_at),
-        "data": _json_value(envelope.data),
-        "context": _json_value(envelope.context),
+        "data": jsonable(envelope.data),
+        "context": jsonable(envelope.context),
     }
     if envelope.user_id is not None:
         raw["user_id"] = envelope.user_id
     return raw
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    if isinstance(value, dict):
-        return {k: _json_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_value(v) for v in value]
-    return value

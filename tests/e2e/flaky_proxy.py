@@ -13,6 +13,7 @@ import http.client
 import json
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +44,10 @@ class Exchange:
     status: int
     response: bytes
     dropped: bool
+    forwarded_at: datetime
+    """The proxy's clock before it sent the request on: the server received it after this."""
+    answered_at: datetime
+    """The proxy's clock once the server's answer was read: the server received it before this."""
 
     def request_json(self) -> Any:
         """The request body parsed, unzipped first when it came gzip-encoded."""
@@ -127,9 +132,11 @@ def _handler_for(proxy: FlakyProxy) -> type[BaseHTTPRequestHandler]:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
             if self.upstream is None:
                 self.upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+            forwarded_at = datetime.now(UTC)
             self.upstream.request(self.command, self.path, body=body, headers=headers)
             answer = self.upstream.getresponse()
             content = answer.read()  # undoes chunking only; the bytes are the server's
+            answered_at = datetime.now(UTC)
             exchange = Exchange(
                 method=self.command,
                 path=self.path,
@@ -138,6 +145,8 @@ def _handler_for(proxy: FlakyProxy) -> type[BaseHTTPRequestHandler]:
                 status=answer.status,
                 response=content,
                 dropped=dropped,
+                forwarded_at=forwarded_at,
+                answered_at=answered_at,
             )
             proxy._record(exchange)
             if dropped:
