@@ -6,36 +6,16 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from dataclasses import replace
 from datetime import date
-
-from elasticsearch import Elasticsearch
-from sqlalchemy import select
 
 from domain.envelope import parse_envelope
 from infra.database import create_database_engine
 from infra.demo import demo_events
 from infra.eventstore import open_event_store
-from projections.dead_letters import dead_letters
-from projections.lifecycle import STATES
-from projections.rfm import SEGMENT_NAMES, rfm_cuts, segment_boxes
-from projections.search import ElasticsearchUsers, SqlUsers, UserQuery, present_user
 from projections.tracking import progress
 from streams.log_reader import LogReader
-from tests.analytics_checks import assert_read_models_equal_reference
 from tests.processes import Command, wait_until
-from tests.properties import expected_users, user_documents
-
-
-def ids(search, query: UserQuery) -> list[str]:
-    """Every user id the search finds, page by page, in its order."""
-    found, after = [], None
-    while True:
-        page = search.search(replace(query, after=after))
-        found += [u["user_id"] for u in page.users]
-        if page.next is None:
-            return found
-        after = page.next
+from tests.stack_checks import assert_stack_equals_reference
 
 
 def test_kill_and_restart_worker_and_relay_mid_stream(full_stack_env, tmp_path):
@@ -80,28 +60,15 @@ def test_kill_and_restart_worker_and_relay_mid_stream(full_stack_env, tmp_path):
 
         everything = LogReader(store).read(0, 100_000)
         assert len({e.event_id for e in everything}) == len(raw)
-        assert_read_models_equal_reference(engine, everything, date(2025, 3, 1), date(2025, 5, 4))
-        with engine.connect() as conn:
-            rows = user_documents(conn)
-            assert conn.execute(select(dead_letters)).first() is None
-        assert {user_id: present_user(row) for user_id, row in rows.items()} == expected_users(everything)
-        with Elasticsearch(full_stack_env["COHORTLINE_ELASTICSEARCH_URL"]) as es:
-            index = ElasticsearchUsers(es, full_stack_env["COHORTLINE_ELASTICSEARCH_INDEX"])
-            es.indices.refresh(index=index.index)
-            assert es.count(index=index.index)["count"] == len(rows)
-            for user_id in list(rows)[:50]:
-                assert index.get(user_id) == rows[user_id]
-            with engine.connect() as conn:
-                watermark = progress(conn, "analytics", 4).watermark
-            sql = SqlUsers(engine)
-            for state in STATES:
-                query = UserQuery(lifecycle=state, watermark=watermark, size=100)
-                assert ids(index, query) == ids(sql, query), state
-            with engine.connect() as conn:
-                cuts = rfm_cuts(conn)
-            for name in SEGMENT_NAMES:
-                query = UserQuery(segment=segment_boxes(name, cuts), size=100)
-                assert ids(index, query) == ids(sql, query), name
+        assert_stack_equals_reference(
+            engine,
+            everything,
+            full_stack_env["COHORTLINE_ELASTICSEARCH_URL"],
+            full_stack_env["COHORTLINE_ELASTICSEARCH_INDEX"],
+            4,
+            date(2025, 3, 1),
+            date(2025, 5, 4),
+        )
     finally:
         done.set()
         producer.join(60)
