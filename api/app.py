@@ -11,6 +11,8 @@ from api.dashboard import blueprint as dashboard
 from api.dashboard import init_dashboard
 from api.errors import register_error_handlers
 from api.freshness import NotYet
+from api.metrics import init_metrics
+from api.ratelimits import init_rate_limits
 from api.routes import (
     activity,
     admin,
@@ -36,6 +38,8 @@ def create_app(context: ApiContext) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = events.MAX_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
+    init_metrics(app)
+    init_rate_limits(app, context.rate_limit, context.rate_limit_storage)
     init_dashboard(app, context)
 
     @app.errorhandler(NotYet)

@@ -86,7 +86,10 @@ def sign_in(keys: Mapping[str, frozenset[str]], key: str) -> frozenset[str] | No
 
 
 def _roles_of_digest(keys: Mapping[str, frozenset[str]], digest: str) -> frozenset[str] | None:
+    """Compared with every known digest in constant time, without stopping at a match, so the time
+    taken tells nothing of which key matched or how much of it."""
+    found = None
     for known, roles in keys.items():
         if hmac.compare_digest(known, digest):
-            return roles
-    return None
+            found = roles
+    return found

@@ -71,3 +71,6 @@ class ApiContext:
     session_cookie_secure: bool = True
     segment_mapping: SegmentMapping = DEFAULT_MAPPING
     """Where a shop's own event names go (api.segment.mapping)."""
+    rate_limit: str | None = None
+    """Per API key (api.ratelimits); None: off."""
+    rate_limit_storage: str = "memory://"

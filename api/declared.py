@@ -94,7 +94,9 @@ def declare(
     A view that `waits` is called once the read models reach the query's `min_position` (202
     otherwise), with their progress after the query; it returns its answer's fields, which are
     stamped with that progress (`as_of`, `watermark`) and checked against `result`."""
-    statuses = tuple(sorted({*errors, *((400, 414) if query else ()), *((401, 403) if role else ())}))
+    statuses = tuple(
+        sorted({*errors, 503, *((400, 414) if query else ()), *((401, 403, 429) if role else ())})
+    )
     OPERATIONS.append(
         Operation(
             method,

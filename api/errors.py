@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from elastic_transport import TransportError as ElasticsearchUnreachable
+from elasticsearch import ApiError as ElasticsearchError
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
+
+from projections.failures import TransientError
+
+UNAVAILABLE_RETRY_AFTER_S = 5
+"""What an answer 503 tells the client to wait before trying again."""
 
 
 class ApiError(Exception):
@@ -33,6 +42,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     413: "batch_too_large",
     415: "unsupported_media_type",
+    429: "rate_limited",
 }
 
 
@@ -47,6 +57,8 @@ def register_error_handlers(app: Flask) -> None:
         message = error.description or error.name
         if status == 413:
             message = "the request body is larger than 5 MB"
+        elif status == 429:
+            message = f"this key made too many requests (limit {message}); retry after Retry-After seconds"
         response = error_response(status, _HTTP_CODES.get(status, "http_error"), message)
         for name, value in error.get_headers():  # e.g. a 405's Allow (RFC 9110)
             if name.lower() != "content-type":
@@ -55,5 +67,22 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def on_unexpected(error: Exception) -> Response:
+        if backend_unavailable(error):
+            app.logger.warning("a backend is unavailable: %s", type(error).__name__)
+            response = error_response(
+                503, "unavailable", "a database or search backend is unavailable; try again shortly"
+            )
+            response.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_S)
+            return response
         app.logger.exception("unhandled error")
         return error_response(500, "internal_error", "the server failed to handle the request")
+
+
+def backend_unavailable(error: BaseException) -> bool:
+    """PostgreSQL or SQLite unreachable or locked, or Elasticsearch unreachable or overloaded: the
+    operator's matter, not a bug, and the client's retry will do."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
+    if isinstance(error, ElasticsearchError):
+        return error.meta.status in (429, 502, 503, 504)
+    return isinstance(error, (PoolTimeout, ElasticsearchUnreachable, TransientError))

@@ -36,6 +36,8 @@ ERROR_CODES = {
     "rebuild_running, read_models_moving",
     413: "batch_too_large",
     422: "validation_failed, unknown_feature",
+    429: "rate_limited: this key spent its request budget (COHORTLINE_RATE_LIMIT); Retry-After says when to retry",
+    503: "unavailable: a database or search backend is unreachable; Retry-After says when to retry",
 }
 
 
@@ -64,6 +66,19 @@ def document() -> dict[str, Any]:
                     "security": [],
                     "responses": {
                         "200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})}
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics, every one described in the README (role: metrics)",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text exposition format 0.0.4",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "401": {"$ref": "#/components/responses/401"},
+                        "403": {"$ref": "#/components/responses/403"},
                     },
                 }
             },

@@ -75,6 +75,8 @@ class System:
             session_secret=self.settings.session_secret,
             session_cookie_secure=self.settings.session_cookie_secure,
             segment_mapping=self.settings.segment_mapping,
+            rate_limit=self.settings.rate_limit,
+            rate_limit_storage=self.settings.rate_limit_storage,
         )
 
     def close(self) -> None:

@@ -21,6 +21,10 @@ log = logging.getLogger("cohortline")
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "serve" or (args.command == "demo" and args.serve):
+        from infra.server import use_multiprocess_metrics
+
+        use_multiprocess_metrics()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "services":
         from infra.services import main as services_main
@@ -61,8 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="upgrade the database schema to this version").set_defaults(
         handler=_migrate
     )
-    commands.add_parser("relay", help="publish the event store's log to Kafka").set_defaults(handler=_relay)
-    commands.add_parser("worker", help="run the Faust projection worker").set_defaults(handler=_worker)
+    relay = commands.add_parser("relay", help="publish the event store's log to Kafka")
+    relay.set_defaults(handler=_relay)
+    worker = commands.add_parser("worker", help="run the Faust projection worker")
+    worker.set_defaults(handler=_worker)
+    for command in (relay, worker):
+        command.add_argument(
+            "--metrics-port",
+            type=int,
+            help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off)",
+        )
+        command.add_argument(
+            "--metrics-host", default="127.0.0.1", help="with --metrics-port (default: loopback only)"
+        )
     demo = commands.add_parser(
         "demo", help="import the shipped Online Retail history (or --synthetic) and project it on SQLite"
     )
@@ -254,6 +269,7 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
         settings.kafka_topic,
         settings.kafka_partitions,
     )
+    _serve_metrics(args)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -278,6 +294,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     system = build_system(settings)
+    _serve_metrics(args)
     try:
         datadir = Path.cwd() / "var" / "faust"
         datadir.mkdir(parents=True, exist_ok=True)
@@ -288,6 +305,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         system.close()
     return 0
+
+
+def _serve_metrics(args: argparse.Namespace) -> None:
+    if args.metrics_port is not None:
+        from streams.metrics import serve_metrics
+
+        serve_metrics(args.metrics_host, args.metrics_port)
 
 
 def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:

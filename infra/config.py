@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from api.segment.mapping import DEFAULT_MAPPING, MappingFileError, SegmentMapping, load_mapping
 from projections.lifecycle import Thresholds
 
-ROLES = frozenset({"producer", "reader", "auditor", "admin"})
+ROLES = frozenset({"producer", "reader", "auditor", "admin", "metrics"})
 _KAFKA_HOST = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._\-]{0,63}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -47,6 +47,10 @@ class Settings:
     session_cookie_secure: bool = True
     segment_mapping: SegmentMapping = DEFAULT_MAPPING
     """Where a shop's own Segment event names go: the TOML file COHORTLINE_SEGMENT_MAPPING names."""
+    rate_limit: str | None = None
+    """Per API key, in the `limits` notation (api.ratelimits); None: off. load_settings' default
+    is DEFAULT_RATE_LIMIT."""
+    rate_limit_storage: str = "memory://"
 
     @property
     def embedded(self) -> bool:
@@ -85,7 +89,41 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "COHORTLINE_SESSION_COOKIE_SECURE", env.get("COHORTLINE_SESSION_COOKIE_SECURE"), True
         ),
         segment_mapping=_segment_mapping(env.get("COHORTLINE_SEGMENT_MAPPING")),
+        rate_limit=_rate_limit(env.get("COHORTLINE_RATE_LIMIT")),
+        rate_limit_storage=_rate_limit_storage(env.get("COHORTLINE_RATE_LIMIT_STORAGE")),
     )
+
+
+DEFAULT_RATE_LIMIT = "100/second"
+
+
+def _rate_limit(value: str | None) -> str | None:
+    """`off`, or one or more limits like `100/second;5000/minute`."""
+    from limits import parse_many
+
+    value = (value or "").strip() or DEFAULT_RATE_LIMIT
+    if value.lower() == "off":
+        return None
+    try:
+        parse_many(value)
+    except ValueError as e:
+        raise ConfigError(
+            "COHORTLINE_RATE_LIMIT", f"expected `off` or limits like `100/second;5000/minute` ({e})"
+        ) from None
+    return value
+
+
+def _rate_limit_storage(value: str | None) -> str:
+    from limits.storage import storage_from_string
+
+    value = (value or "").strip() or "memory://"
+    try:
+        storage_from_string(value)
+    except Exception as e:
+        raise ConfigError(
+            "COHORTLINE_RATE_LIMIT_STORAGE", f"expected a storage URI such as memory:// or redis://host ({e})"
+        ) from None
+    return value
 
 
 def default_database_url() -> str:

@@ -244,7 +244,9 @@ def run_demo(
             )
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    settings = replace(settings, database_url=f"sqlite:///{path}", kafka_servers=(), elasticsearch_url=None)
+    settings = replace(
+        settings, database_url=f"sqlite:///{path}", kafka_servers=(), elasticsearch_url=None, rate_limit=None
+    )
     system = build_system(settings)
     try:
         if synthetic:

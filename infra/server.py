@@ -7,13 +7,17 @@ input."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -29,6 +33,30 @@ PROJECTOR_STOP_TIMEOUT_S = 40
 WAL_CHECK_EVERY_S = 1
 WAL_LIMIT_BYTES = 64 * 2**20
 """The SQLite WAL size above which the projections process checkpoints and truncates it."""
+
+
+MULTIPROCESS_METRICS = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def use_multiprocess_metrics() -> Path:
+    """Have every process of `cohortline serve` (API workers, the projections process) write its
+    metrics to one directory that /metrics sums (prometheus_client's multiprocess mode). Called
+    before prometheus_client is first imported: it picks the mode then. The directory is
+    PROMETHEUS_MULTIPROC_DIR when set (emptied now), else a temporary one removed at exit."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("use_multiprocess_metrics() must run before prometheus_client is imported")
+    configured = os.environ.get(MULTIPROCESS_METRICS)
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="cohortline-metrics-"))
+        owner = os.getpid()
+        atexit.register(lambda: os.getpid() == owner and shutil.rmtree(directory, ignore_errors=True))
+    os.environ[MULTIPROCESS_METRICS] = str(directory)
+    return directory
 
 
 class Projector:

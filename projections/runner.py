@@ -22,6 +22,7 @@ from domain.catalogue import SYSTEM_TYPES
 from projections.dead_letters import UNREADABLE_MESSAGE, Failure, kind_of, park
 from projections.failures import DocumentRejected, InvalidEvent, TransientError
 from projections.halts import Halt, ProjectionHalted, clear_passed, record_halt
+from projections.metrics import batch_seconds, events_applied, transient_failures
 from projections.records import EventRecord
 from projections.schema import greatest, naive_utc
 from projections.tracking import advance, lock_positions, tracking
@@ -84,6 +85,16 @@ class ProjectionRunner:
             raise ProjectionHalted(self.halt)
         if not deliveries:
             return 0
+        with batch_seconds.labels(self.name).time():
+            try:
+                applied = self._process(deliveries)
+            except TransientError:
+                transient_failures.labels(self.name).inc()
+                raise
+        events_applied.labels(self.name).inc(applied)
+        return applied
+
+    def _process(self, deliveries: Sequence[Delivery]) -> int:
         try:
             return self._attempt(deliveries)
         except TransientError:

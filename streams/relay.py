@@ -20,6 +20,7 @@ from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, sele
 from projections.records import EventRecord
 from streams.log_reader import LogReader
 from streams.messages import batch_messages
+from streams.metrics import relay_batch_seconds, relay_events, relay_position
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +94,18 @@ class Relay:
         await producer.start()
         try:
             position = self.saved_position()
+            relay_position.set(position)
             log.info("relay: publishing to %s from position %s", self.topic, position)
             while not should_stop():
                 records = await asyncio.to_thread(self.reader.read, position, self.batch_size)
                 if not records:
                     await (idle() if idle else asyncio.sleep(0.05))
                     continue
-                position = await self.publish(producer, records)
+                with relay_batch_seconds.time():
+                    position = await self.publish(producer, records)
                 await asyncio.to_thread(self.save_position, position)
+                relay_events.inc(len(records))
+                relay_position.set(position)
         finally:
             await producer.stop()
 

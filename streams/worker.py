@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
 
 from projections.failures import TransientError
 from projections.halts import ProjectionHalted
 from projections.runner import Delivery, ProjectionRunner
 from streams.messages import to_deliveries
+from streams.metrics import lag_measure_failures, record_lag
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
 SESSION_TIMEOUT_S = 10.0
 """A worker that dies without leaving the group has its partitions reassigned after this."""
 HEARTBEAT_S = 3.0
+LAG_EVERY_S = 5.0
+"""How often the worker asks Kafka for its partitions' end and committed offsets (metrics)."""
 
 
 def apply_with_retry(runner: ProjectionRunner, deliveries: Sequence[Delivery]) -> int:
@@ -82,7 +87,39 @@ def create_worker_app(
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes, partitions=partitions)
     for runner in runners:
         _add_agent(app, topic, runner)
+    _add_lag_timer(app, topic_name, ",".join(servers))
     return app
+
+
+def _add_lag_timer(app: faust.App, topic_name: str, servers: str) -> None:
+    """Every LAG_EVERY_S, the lag of each partition assigned to this worker (streams.metrics):
+    end offsets from the worker's consumer, committed offsets from the group coordinator, which is
+    where a restarted or another worker resumes from."""
+
+    async def measure() -> None:
+        assigned = sorted(tp for tp in app.consumer.assignment() if tp.topic == topic_name)
+        if not assigned:
+            record_lag(topic_name, {}, {})
+            return
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            ends = await app.consumer.highwaters(*assigned)
+            partitions = [TopicPartition(tp.topic, tp.partition) for tp in assigned]
+            committed = await admin.list_consumer_group_offsets(app.conf.id, partitions=partitions)
+        except Exception:
+            lag_measure_failures.inc()
+            log.warning("could not measure the consumer lag; trying again later", exc_info=True)
+            return
+        finally:
+            await admin.close()
+        record_lag(
+            topic_name,
+            {tp.partition: end for tp, end in ends.items()},
+            {tp.partition: meta.offset if meta.offset >= 0 else None for tp, meta in committed.items()},
+        )
+
+    app.timer(LAG_EVERY_S, name="measure-consumer-lag")(measure)
 
 
 def _add_agent(app: faust.App, topic: Any, runner: ProjectionRunner) -> None:

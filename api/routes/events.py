@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.declared import declare
 from api.errors import ApiError
+from api.metrics import count_appended
 from domain.catalogue import MONEY_PLACES
 from domain.envelope import Envelope, InvalidEnvelope, parse_envelope
 from domain.errors import BatchRejected
@@ -67,6 +68,7 @@ def append() -> Appended:
         raise ApiError(
             409, "conflict", "events break the rules of their streams; nothing was appended", details
         ) from None
+    count_appended("events", recorded.appended, recorded.duplicates)
     return Appended(
         appended=recorded.appended,
         duplicates=recorded.duplicates,

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from api.declared import declare
 from api.errors import ApiError
+from api.metrics import count_appended
 from api.segment.messages import KINDS
 from api.segment.request import MAX_BYTES, message_body, write_key
 from api.segment.translate import InvalidMessages, Translation, translate
@@ -178,6 +179,7 @@ def _record(messages: list[Any], body: dict[str, Any]) -> Accepted:
             "events break the rules of their streams; nothing was appended",
             _conflicts(rejected, translation),
         ) from None
+    count_appended("segment", recorded.appended, recorded.duplicates)
     return Accepted(
         success=True,
         appended=recorded.appended,

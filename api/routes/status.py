@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api.common import NoParameters, Rfc3339
+from api.context import ApiContext
 from api.declared import declare
 from domain.envelope import format_timestamp
 from projections.dead_letters import summary
@@ -71,7 +72,11 @@ class Status(BaseModel):
     result=Status,
 )
 def status(_: NoParameters) -> Status:
-    context = current_app.config["COHORTLINE"]
+    return current_status(current_app.config["COHORTLINE"])
+
+
+def current_status(context: ApiContext) -> Status:
+    """The log's head and each projection's progress and health, as /v1/status and /metrics tell it."""
     head = context.event_store.recorder.max_notification_id() or 0
     projections = []
     with context.read_engine.connect() as conn:

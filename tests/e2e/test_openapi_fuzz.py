@@ -34,6 +34,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTLINE_")}
     env["COHORTLINE_DATABASE_URL"] = f"sqlite:///{workdir / 'fuzz.db'}"
     env["COHORTLINE_API_KEYS"] = ",".join(f"{key}:{role}" for role, key in KEYS.items())
+    env["COHORTLINE_RATE_LIMIT"] = "off"  # the fuzzer sends as fast as it can
     command, base = serve(env, workdir, "--workers", "2")
     try:
         yield base

@@ -239,6 +239,7 @@ class Stack:
 def embedded(tmp_path: Path) -> Iterator[Stack]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTLINE_")}
     env["COHORTLINE_API_KEYS"] = KEYS
+    env["COHORTLINE_RATE_LIMIT"] = "off"  # the libraries retry; limits are tested elsewhere
     server, base = serve(env, tmp_path)
     try:
         yield Stack(base, (server,))
@@ -248,7 +249,7 @@ def embedded(tmp_path: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def full_stack(full_stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
-    env = dict(full_stack_env, COHORTLINE_API_KEYS=KEYS)
+    env = dict(full_stack_env, COHORTLINE_API_KEYS=KEYS, COHORTLINE_RATE_LIMIT="off")
     server, base = serve(env, tmp_path)
     relay = Command(["relay"], env, tmp_path, "relay")
     worker = Command(["worker"], env, tmp_path, "worker")

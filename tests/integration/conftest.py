@@ -17,7 +17,11 @@ def system(request, tmp_path):
         url = f"sqlite:///{tmp_path / 'cohortline.db'}"
     else:
         url = request.getfixturevalue("pg_url")
-    built = build_system(load_settings({"COHORTLINE_DATABASE_URL": url, "COHORTLINE_API_KEYS": KEYS}))
+    built = build_system(
+        load_settings(
+            {"COHORTLINE_DATABASE_URL": url, "COHORTLINE_API_KEYS": KEYS, "COHORTLINE_RATE_LIMIT": "off"}
+        )
+    )
     yield built
     built.close()
 

@@ -95,7 +95,12 @@ def produce(args: tuple[int, list[str]]) -> dict:
 
 
 def test_concurrent_producers_lose_and_duplicate_nothing(pg_url, tmp_path):
-    env = {"COHORTLINE_DATABASE_URL": pg_url, "COHORTLINE_API_KEYS": "prod:producer", "PATH": "/usr/bin:/bin"}
+    env = {
+        "COHORTLINE_DATABASE_URL": pg_url,
+        "COHORTLINE_API_KEYS": "prod:producer",
+        "COHORTLINE_RATE_LIMIT": "off",
+        "PATH": "/usr/bin:/bin",
+    }
     for n in range(2):
         (tmp_path / f"api{n}").mkdir()
     servers = [serve(env, tmp_path / f"api{n}") for n in range(2)]

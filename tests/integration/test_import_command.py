@@ -193,7 +193,11 @@ def test_cdnow_into_postgresql_twice(tmp_path, pg_url):
 
 def test_over_http_to_a_running_server_twice(tmp_path):
     want = online_retail_slice(tmp_path / "slice.csv.gz")
-    env = environment(f"sqlite:///{tmp_path / 'c.db'}", COHORTLINE_API_KEYS="prod:producer,read:reader")
+    env = environment(
+        f"sqlite:///{tmp_path / 'c.db'}",
+        COHORTLINE_API_KEYS="prod:producer,read:reader",
+        COHORTLINE_RATE_LIMIT="off",
+    )
     server, base = serve(env, tmp_path, "--workers", "2")
     try:
         client = environment(COHORTLINE_API_KEY="prod")
