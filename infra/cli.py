@@ -269,7 +269,8 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
         settings.kafka_topic,
         settings.kafka_partitions,
     )
-    _serve_metrics(args)
+    if not _serve_metrics(args):
+        return 2
     stopping = False
 
     def stop(*_: object) -> None:
@@ -293,8 +294,9 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
             "cohortline: worker needs COHORTLINE_KAFKA_URL (see `cohortline services env`)", file=sys.stderr
         )
         return 2
+    if not _serve_metrics(args):
+        return 2
     system = build_system(settings)
-    _serve_metrics(args)
     try:
         datadir = Path.cwd() / "var" / "faust"
         datadir.mkdir(parents=True, exist_ok=True)
@@ -307,11 +309,21 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_metrics(args: argparse.Namespace) -> None:
-    if args.metrics_port is not None:
-        from streams.metrics import serve_metrics
+def _serve_metrics(args: argparse.Namespace) -> bool:
+    """Serve the process's metrics when asked to; False (said on stderr) when the port is taken."""
+    if args.metrics_port is None:
+        return True
+    from streams.metrics import serve_metrics
 
+    try:
         serve_metrics(args.metrics_host, args.metrics_port)
+    except OSError as e:
+        print(
+            f"cohortline: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {e}",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:

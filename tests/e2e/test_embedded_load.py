@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import requests
 
+from tests.metrics_text import value
 from tests.processes import serve, wait_until
 
-KEYS = "prod-key:producer,read-key:reader"
+KEYS = "prod-key:producer,read-key:reader,scrape-key:metrics"
 PRODUCER = {"Authorization": "Bearer prod-key"}
 READER = {"Authorization": "Bearer read-key"}
 DURATION_S = 20
@@ -146,5 +147,20 @@ def test_concurrent_appenders_and_readers_never_see_a_server_error(tmp_path):
         assert active["series"] == [{"period": DAY, "users": tally.users}]
         cohorts = read_fresh(base, READS[1][0], READS[1][1], head)()
         assert cohorts is not None and sum(c["size"] for c in cohorts["cohorts"]) == tally.users
+        assert_metrics_sum_every_process(base, tally)
     finally:
         server.stop()
+
+
+def assert_metrics_sum_every_process(base: str, tally: Tally) -> None:
+    """/metrics, answered by either API worker, counts what both workers served and what the
+    projections process applied."""
+    scraped = requests.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape-key"}, timeout=30)
+    assert scraped.status_code == 200, scraped.text
+    text = scraped.text
+    assert value(text, "cohortline_http_requests_total", route="/v1/events", status="201") == sum(
+        tally.appends.values()
+    )
+    assert value(text, "cohortline_events_appended_total", source="events") == tally.appended
+    assert value(text, "cohortline_projection_events_applied_total", projection="analytics") == tally.appended
+    assert value(text, "cohortline_projection_lag_events", projection="analytics") == 0

@@ -4,7 +4,8 @@ Elasticsearch read models → Flask."""
 import requests
 
 from tests.integration.test_append_http import event, every_type
-from tests.processes import Command, serve, wait_until
+from tests.metrics_text import value
+from tests.processes import Command, free_port, serve, wait_until
 
 KEYS = "prod-key:producer,read-key:reader"
 
@@ -12,8 +13,9 @@ KEYS = "prod-key:producer,read-key:reader"
 def test_an_order_travels_the_whole_way(full_stack_env, tmp_path):
     env = dict(full_stack_env, COHORTLINE_API_KEYS=KEYS)
     server, base = serve(env, tmp_path)
-    relay = Command(["relay"], env, tmp_path, "relay")
-    worker = Command(["worker"], env, tmp_path, "worker")
+    relay_metrics, worker_metrics = free_port(), free_port()
+    relay = Command(["relay", "--metrics-port", str(relay_metrics)], env, tmp_path, "relay")
+    worker = Command(["worker", "--metrics-port", str(worker_metrics)], env, tmp_path, "worker")
     try:
         body = {
             "events": [
@@ -65,11 +67,29 @@ def test_an_order_travels_the_whole_way(full_stack_env, tmp_path):
             status["backends"]["search"] == "elasticsearch" and status["backends"]["projections"] == "kafka"
         )
         assert status["head"] == last and status["projections"][0]["lag_events"] == 0
+        assert_relay_and_worker_metrics(relay_metrics, worker_metrics, last, relay, worker)
         stopped = {c.name: c.stop(timeout=30) for c in (worker, relay, server)}
         assert stopped == {"worker": 0, "relay": 0, "serve": 0}, [c.output() for c in (worker, relay, server)]
     finally:
         for command in (worker, relay, server):
             command.stop()
+
+
+def assert_relay_and_worker_metrics(relay_port: int, worker_port: int, last: int, *watched: Command) -> None:
+    relay_text = requests.get(f"http://127.0.0.1:{relay_port}/metrics", timeout=10).text
+    assert value(relay_text, "cohortline_relay_position") == last
+    assert value(relay_text, "cohortline_relay_events_published_total") == last
+
+    def caught_up() -> str | None:
+        text = requests.get(f"http://127.0.0.1:{worker_port}/metrics", timeout=10).text
+        assigned = value(text, "cohortline_kafka_assigned_partitions")
+        lag = value(text, "cohortline_kafka_consumer_lag_messages")
+        committed = value(text, "cohortline_kafka_consumer_committed_offset")
+        return text if assigned == 4 and lag == 0 and committed > 0 else None
+
+    text = wait_until(caught_up, 60, "the worker to report no consumer lag", *watched)
+    assert value(text, "cohortline_projection_events_applied_total", projection="analytics") == last
+    assert value(text, "cohortline_projection_batch_seconds_count", projection="analytics") >= 1
 
 
 def test_auditors_and_operators_on_the_full_stack(full_stack_env, tmp_path):

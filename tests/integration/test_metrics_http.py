@@ -3,6 +3,10 @@ say what /v1/status says; per-key rate limits; a backend that is down answers 50
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -146,3 +150,26 @@ def test_an_unreachable_backend_is_the_operators_matter_not_a_bug():
     lost = OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
     assert backend_unavailable(lost)
     assert not backend_unavailable(ValueError("a bug"))
+
+
+@pytest.mark.parametrize("command", ["relay", "worker"])
+def test_a_taken_metrics_port_is_refused_by_name(command, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTLINE_")}
+    env |= {
+        "COHORTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+        "COHORTLINE_KAFKA_URL": "kafka://127.0.0.1:9",
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "infra.cli", command, "--metrics-port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stderr
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr
