@@ -23,6 +23,10 @@ relay_batch_seconds = Histogram(
     "Time to publish one batch of the log to Kafka and have every partition acknowledge it",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+relay_reconnects = Counter(
+    "cohortline_relay_reconnects_total",
+    "Times the relay lost PostgreSQL or Kafka and started again from its saved position",
+)
 
 consumer_lag = Gauge(
     "cohortline_kafka_consumer_lag_messages",

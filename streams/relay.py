@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from projections.records import EventRecord
 from streams.log_reader import LogReader
 from streams.messages import batch_messages
-from streams.metrics import relay_batch_seconds, relay_events, relay_position
+from streams.metrics import relay_batch_seconds, relay_events, relay_position, relay_reconnects
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,33 @@ class Relay:
         should_stop: Callable[[], bool] = lambda: False,
         idle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """Publish until `should_stop`; when PostgreSQL or Kafka goes away, start again from the
+        saved position after a back-off (what was published but not saved is published again)."""
+        failures = 0
+
+        def progressed() -> None:
+            nonlocal failures
+            failures = 0
+
+        while not should_stop():
+            try:
+                await self._publish_until_stopped(should_stop, idle, progressed)
+                return
+            except Exception as e:
+                if not _unavailable(e):
+                    raise
+                delay = RETRY_DELAYS_S[min(failures, len(RETRY_DELAYS_S) - 1)]
+                failures += 1
+                relay_reconnects.inc()
+                log.warning("relay: %s unavailable (%s); starting again in %ss", _which(e), e, delay)
+                await _sleep_unless_stopped(delay, should_stop)
+
+    async def _publish_until_stopped(
+        self,
+        should_stop: Callable[[], bool],
+        idle: Callable[[], Awaitable[None]] | None,
+        on_progress: Callable[[], None],
+    ) -> None:
         await ensure_topic(self.servers, self.topic, self.partitions)
         producer = AIOKafkaProducer(
             bootstrap_servers=self.servers,
@@ -93,7 +121,7 @@ class Relay:
         )
         await producer.start()
         try:
-            position = self.saved_position()
+            position = await asyncio.to_thread(self.saved_position)
             relay_position.set(position)
             log.info("relay: publishing to %s from position %s", self.topic, position)
             while not should_stop():
@@ -106,8 +134,10 @@ class Relay:
                 await asyncio.to_thread(self.save_position, position)
                 relay_events.inc(len(records))
                 relay_position.set(position)
+                on_progress()
         finally:
-            await producer.stop()
+            with contextlib.suppress(Exception):
+                await producer.stop()
 
     async def publish(self, producer: AIOKafkaProducer, records: list[EventRecord]) -> int:
         """Publish a batch, each partition's events with a watermark; returns the last position."""
@@ -118,3 +148,23 @@ class Relay:
         ]
         await asyncio.gather(*sends)
         return records[-1].position
+
+
+RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
+
+
+def _unavailable(error: BaseException) -> bool:
+    """PostgreSQL or Kafka cannot be reached (not a bug in the relay)."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
+    return isinstance(error, (KafkaError, OSError, asyncio.TimeoutError))
+
+
+def _which(error: BaseException) -> str:
+    return "PostgreSQL" if isinstance(error, DBAPIError) else "Kafka"
+
+
+async def _sleep_unless_stopped(seconds: float, should_stop: Callable[[], bool]) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not should_stop() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
