@@ -1,11 +1,13 @@
 """Every metric Cohortline defines is described in the README's Metrics section, and the Grafana
-dashboard asks only for metrics that exist."""
+dashboard and the alerting rules ask only for metrics that exist."""
 
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFINING = ("api/metrics.py", "projections/metrics.py", "streams/metrics.py")
@@ -39,3 +41,10 @@ def test_the_dashboard_asks_only_for_metrics_that_exist_and_shows_them_all():
     names = defined()
     assert asked - names == set()
     assert names - asked == set(), "metrics the dashboard does not show"
+
+
+def test_the_alerting_rules_ask_only_for_metrics_that_exist():
+    text = (ROOT / "docs/prometheus/alerts.yml").read_text()
+    rules = [rule for group in yaml.safe_load(text)["groups"] for rule in group["rules"]]
+    assert rules and all(rule["alert"] and rule["expr"] for rule in rules)
+    assert set(NAME.findall(text)) - defined() == set()
