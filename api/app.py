@@ -32,9 +32,10 @@ from api.routes import (
 
 
 def create_app(context: ApiContext) -> Flask:
-    app = Flask("cohortline")
+    app = Flask("cohortline", static_folder=None)  # the dashboard serves its own assets
     app.config["COHORTLINE"] = context
     app.url_map.converters["text"] = TextConverter
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = events.MAX_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)

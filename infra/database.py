@@ -24,6 +24,7 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+            hide_parameters=True,
         )
         _configure_sqlite(engine)
         return engine
@@ -32,6 +33,7 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        hide_parameters=True,  # a logged database error never shows a user id or a search
         executemany_mode="values_plus_batch",
         executemany_batch_page_size=500,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,15 @@ LAG_EVERY_S = 5.0
 """How often the worker asks Kafka for its partitions' end and committed offsets (metrics)."""
 
 
-def apply_with_retry(runner: ProjectionRunner, deliveries: Sequence[Delivery]) -> int:
-    """Apply a batch, waiting out an unavailable database or Elasticsearch."""
+class StopRequested(Exception):
+    """The worker is stopping while a batch waits for a backend: the batch is left unacknowledged."""
+
+
+def apply_with_retry(
+    runner: ProjectionRunner, deliveries: Sequence[Delivery], should_stop: Callable[[], bool] = lambda: False
+) -> int:
+    """Apply a batch, waiting out an unavailable database or Elasticsearch until the worker stops
+    (StopRequested)."""
     attempt = 0
     while True:
         try:
@@ -52,16 +59,29 @@ def apply_with_retry(runner: ProjectionRunner, deliveries: Sequence[Delivery]) -
                 "projection %s: backend unavailable, retrying in %ss", runner.name, delay, exc_info=True
             )
             attempt += 1
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:
+                if should_stop():
+                    raise StopRequested(runner.name) from None
+                time.sleep(0.1)
 
-            time.sleep(delay)
 
-
-def project_messages(runner: ProjectionRunner, raw: Sequence[tuple[int, int, bytes]]) -> None:
+def project_messages(
+    runner: ProjectionRunner,
+    raw: Sequence[tuple[int, int, bytes]],
+    should_stop: Callable[[], bool] = lambda: False,
+) -> None:
     """Decode a batch of messages and apply their events, a transaction per EVENTS_PER_TRANSACTION
     (off the event loop, which meanwhile keeps fetching)."""
     deliveries = [d for partition, offset, value in raw for d in to_deliveries(partition, offset, value)]
     for start in range(0, len(deliveries), EVENTS_PER_TRANSACTION):
-        apply_with_retry(runner, deliveries[start : start + EVENTS_PER_TRANSACTION])
+        apply_with_retry(runner, deliveries[start : start + EVENTS_PER_TRANSACTION], should_stop)
+
+
+def group_id(topic_name: str) -> str:
+    """The consumer group of the workers of one event topic: deployments sharing a Kafka cluster
+    (and workers of different topics) never rebalance one another."""
+    return f"cohortline-projections.{topic_name}"
 
 
 def create_worker_app(
@@ -72,7 +92,7 @@ def create_worker_app(
     datadir: Path,
 ) -> faust.App:
     app = faust.App(
-        "cohortline-projections",
+        group_id(topic_name),
         broker=[f"kafka://{s}" for s in servers],
         value_serializer="raw",
         key_serializer="raw",
@@ -127,9 +147,15 @@ def _add_agent(app: faust.App, topic: Any, runner: ProjectionRunner) -> None:
         async for messages in stream.take_events(BATCH_MESSAGES, within=BATCH_WITHIN_S):
             raw = [(m.message.partition, m.message.offset, m.message.value) for m in messages]
             try:
-                await asyncio.to_thread(project_messages, runner, raw)
+                await asyncio.to_thread(project_messages, runner, raw, lambda: app.should_stop)
             except ProjectionHalted as halted:
                 await park(halted, messages)
+            except StopRequested:
+                hold(messages)
+                return
+            except asyncio.CancelledError:
+                hold(messages)  # the thread may still be applying them
+                raise
 
     app.agent(topic, name=f"project-{runner.name}", concurrency=1)(project)
 
@@ -138,10 +164,7 @@ async def park(halted: ProjectionHalted, batch: Sequence[Any]) -> None:
     """Stop consuming for a halted projection until the worker restarts, without acknowledging the
     batch that holds the culprit, so Kafka's committed offsets stay before it (the runner logged and
     recorded the halt). On restart the projection tries the culprit again."""
-    for event in batch:
-        # Faust acknowledges a taken batch when its stream stops, finished or not; one more
-        # reference on each message keeps that acknowledgement from being the final one.
-        event.message.incref()
+    hold(batch)
     halt = halted.halt
     log.error(
         "projection %s: parked at partition %s, position %s until the worker restarts",
@@ -150,3 +173,12 @@ async def park(halted: ProjectionHalted, batch: Sequence[Any]) -> None:
         halt.position,
     )
     await asyncio.Event().wait()
+
+
+def hold(batch: Sequence[Any]) -> None:
+    """Keep a taken batch from being acknowledged: Faust acknowledges it when its stream stops,
+    finished or not, and one more reference on each message keeps that acknowledgement from being
+    the final one. Kafka's committed offsets then stay before the batch, and the next owner of its
+    partitions applies it (what was applied already is skipped by position)."""
+    for event in batch:
+        event.message.incref()

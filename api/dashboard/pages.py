@@ -97,7 +97,7 @@ PAGES = (
 )
 USER = Page(
     "user",
-    "/users/<user_id>",
+    "/users/<text:user_id>",
     _l("User"),
     _l("User centre"),
     ("/v1/users/{user_id}", "/v1/audit/streams/user/{user_id}/events"),

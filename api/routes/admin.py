@@ -130,7 +130,7 @@ def rebuild_status(_: NoParameters, name: str) -> RebuildStatus:
 @declare(
     blueprint,
     "POST",
-    "/v1/admin/users/<user_id>/erase",
+    "/v1/admin/users/<text:user_id>/erase",
     summary="Erase a user's personal data: record PersonalDataErased and destroy their key",
     role="admin",
     query=NoParameters,

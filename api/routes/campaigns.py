@@ -92,7 +92,7 @@ def campaigns(q: Freshness, current: Progress) -> dict[str, Any]:
 @declare(
     blueprint,
     "GET",
-    "/v1/campaigns/<campaign_id>/effect",
+    "/v1/campaigns/<text:campaign_id>/effect",
     summary="A campaign's outcomes per group and the uplift of treatment over control",
     role="reader",
     query=Freshness,
@@ -102,12 +102,7 @@ def campaigns(q: Freshness, current: Progress) -> dict[str, Any]:
     path_parameters={"campaign_id": {"type": "string"}},
 )
 def effect(q: Freshness, current: Progress, campaign_id: str) -> dict[str, Any]:
-    # no campaign id holds NUL (the catalogue refuses it), and no PostgreSQL text can be compared with one
-    found = (
-        None
-        if "\x00" in campaign_id
-        else read(lambda conn: campaign_effect(conn, campaign_id, current.watermark))
-    )
+    found = read(lambda conn: campaign_effect(conn, campaign_id, current.watermark))
     if found is None:
         raise ApiError(404, "campaign_not_found", f"no campaign {campaign_id!r}")
     return found

@@ -149,7 +149,7 @@ def search(q: SearchQuery, current: Progress) -> dict[str, Any]:
 @declare(
     blueprint,
     "GET",
-    "/v1/users/<user_id>",
+    "/v1/users/<text:user_id>",
     summary="A user's state",
     role="reader",
     query=Freshness,

@@ -76,7 +76,7 @@ def test_appends_requests_and_read_models_are_counted(metered):
     assert grew("cohortline_events_appended_total", source="events") == 2
     assert grew("cohortline_events_duplicates_total", source="events") == 2
     assert grew("cohortline_http_requests_total", route="/v1/events", method="POST", status="201") == 2
-    assert grew("cohortline_http_requests_total", route="/v1/users/<user_id>", method="GET") == 1
+    assert grew("cohortline_http_requests_total", route="/v1/users/<text:user_id>", method="GET") == 1
     assert grew("cohortline_http_requests_total", route="unmatched", status="404") == 1
     assert grew("cohortline_http_request_duration_seconds_count", route="/v1/events", method="POST") == 2
     assert grew("cohortline_projection_events_applied_total", projection="analytics") == 2
