@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.datasets import online_retail_events  # noqa: E402
+from bench.services import require_env  # noqa: E402
 from infra.database import create_database_engine  # noqa: E402
 from projections.tracking import progress  # noqa: E402
 from tests.processes import (  # noqa: E402
@@ -47,11 +48,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--rate", type=int, default=2000, help="events per second")
     args = parser.parse_args()
-    for variable in ("COHORTLINE_DATABASE_URL", "COHORTLINE_KAFKA_URL", "COHORTLINE_ELASTICSEARCH_URL"):
-        if not os.environ.get(variable):
-            raise SystemExit(
-                f'{variable} is not set: run `cohortline services up` and `eval "$(cohortline services env)"`'
-            )
+    require_env()
     per_tick = int(args.rate * TICK_S)
     events = []
     for event in online_retail_events():

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.datasets import online_retail_events  # noqa: E402
+from bench.services import require_env  # noqa: E402
 from bench.sizes import read_model_size, size_line  # noqa: E402
 from domain.envelope import parse_envelope  # noqa: E402
 from domain.model import stream_id  # noqa: E402
@@ -117,11 +118,7 @@ def main() -> None:
         help="publish product views as sessions: the cost of the shopping scene's feature cells",
     )
     args = parser.parse_args()
-    for variable in ("COHORTLINE_DATABASE_URL", "COHORTLINE_KAFKA_URL", "COHORTLINE_ELASTICSEARCH_URL"):
-        if not os.environ.get(variable):
-            raise SystemExit(
-                f'{variable} is not set: run `cohortline services up` and `eval "$(cohortline services env)"`'
-            )
+    require_env()
     servers = os.environ["COHORTLINE_KAFKA_URL"].removeprefix("kafka://")
     topic, index = f"bench.projection.{uuid.uuid4().hex[:8]}", f"bench-users-{uuid.uuid4().hex[:8]}"
     events = records(args.events, features=not args.without_features)

@@ -41,7 +41,6 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 from sqlalchemy import Engine, select
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.datasets import online_retail_events  # noqa: E402
 from bench.projection import started_applying  # noqa: E402
+from bench.services import require_env  # noqa: E402
 from domain.envelope import parse_envelope  # noqa: E402
 from infra.audit import SqlAuditTrail  # noqa: E402
 from infra.database import create_database_engine  # noqa: E402
@@ -57,7 +57,7 @@ from projections.tracking import progress, tracking  # noqa: E402
 from streams.log_reader import LogReader  # noqa: E402
 from streams.messages import partition_of, to_deliveries  # noqa: E402
 from streams.relay import relay_positions  # noqa: E402
-from streams.worker import group_id  # noqa: E402
+from tests.kafka_groups import describe  # noqa: E402
 from tests.processes import Command, wait_until  # noqa: E402
 from tests.services import create_database, delete_index, drop_database, migrate  # noqa: E402
 
@@ -241,38 +241,6 @@ def relay(store_url: str, topic: str, head: int, workdir: Path) -> float:
         engine.dispose()
 
 
-def group_partitions(servers: str, topic: str) -> dict[str, frozenset[int]] | None:
-    """Each member of the Faust group subscribed to `topic`, with the partitions of it it owns; None
-    while the group rebalances."""
-
-    async def fetch() -> dict[str, frozenset[int]] | None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10_000)
-        await admin.start()
-        try:
-            (response,) = await admin.describe_consumer_groups([group_id(topic)])
-        finally:
-            await admin.close()
-        (group,) = response.to_object()["groups"]
-        if group["state"] != "Stable":
-            return None
-        owned = {}
-        for member in group["members"]:
-            if topic in ConsumerProtocolMemberMetadata.decode(member["member_metadata"]).subscription:
-                assignment = ConsumerProtocolMemberAssignment.decode(member["member_assignment"])
-                owned[member["member_id"]] = frozenset(
-                    p for name, numbers in assignment.assignment if name == topic for p in numbers
-                )
-        return owned
-
-    return asyncio.run(asyncio.wait_for(fetch(), 30))
-
-
-def spread(owned: dict[str, frozenset[int]] | None, count: int) -> bool:
-    if owned is None or len(owned) != count or not all(owned.values()):
-        return False
-    return sorted(p for ps in owned.values() for p in ps) == list(range(PARTITIONS))
-
-
 def lowest_position(engine: Engine) -> int:
     """The lowest tracked position over every projection (0 before any applied anything)."""
     with engine.connect() as conn:
@@ -322,7 +290,7 @@ def run_workers(count: int, topic: str, head: int, by_partition: dict[int, list[
         left: list[int] = []
 
         def caught_up() -> bool:
-            if not left and spread(group_partitions(servers, topic), count):
+            if not left and describe(servers, topic).spread(count, PARTITIONS):
                 left.append(unapplied(engine, by_partition))
             return lowest_position(engine) >= head
 
@@ -392,11 +360,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=100_000, help="events to preload (default 100,000)")
     args = parser.parse_args()
-    for variable in ("COHORTLINE_DATABASE_URL", "COHORTLINE_KAFKA_URL", "COHORTLINE_ELASTICSEARCH_URL"):
-        if not os.environ.get(variable):
-            raise SystemExit(
-                f'{variable} is not set: run `cohortline services up` and `eval "$(cohortline services env)"`'
-            )
+    require_env()
     servers = os.environ["COHORTLINE_KAFKA_URL"].removeprefix("kafka://")
     workdir = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
     store_url = create_database(os.environ["COHORTLINE_DATABASE_URL"])

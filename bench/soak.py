@@ -11,7 +11,7 @@ producer sends its customers' histories again as new customers (ids suffixed wit
 load never stops. Readers cycle through the analytics routes. Per stack: a warm-up (not counted),
 the measured run, then, once the read models have caught up, the same readers alone on the final data
 (the unloaded baseline). Reported: requests, errors, p50/p99 latency by kind, events appended/s, each
-process's RSS at the end of the warm-up and at the end of the run, and the end checks: every
+process's RSS after the warm-up, halfway and at the end of the run, and the end checks: every
 projection caught up (/v1/status lag 0) and the log holding exactly the events sent."""
 
 from __future__ import annotations
@@ -443,7 +443,9 @@ def soak(stack: Stack, events: list[dict[str, Any]], args: argparse.Namespace) -
     progress(stack, f"loaded, {args.seconds} s")
     tally.phase = "loaded"
     started = time.perf_counter()
-    time.sleep(args.seconds)
+    time.sleep(args.seconds / 2)
+    half_rss = memory(stack.commands)
+    time.sleep(args.seconds / 2)
     end_rss = memory(stack.commands)
     tally.phase = None
     loaded_s = time.perf_counter() - started
@@ -471,7 +473,24 @@ def soak(stack: Stack, events: list[dict[str, Any]], args: argparse.Namespace) -
 
     progress(stack, "reading the log")
     logged = logged_event_ids(stack.base)
-    return report(stack, args, tally, loaded_s, warm_rss, end_rss, final, catch_up_s, logged, lanes)
+    rss = (warm_rss, half_rss, end_rss)
+    return report(stack, args, tally, loaded_s, rss, final, catch_up_s, logged, lanes)
+
+
+def print_rss(
+    warm: dict[int, tuple[str, int]], half: dict[int, tuple[str, int]], end: dict[int, tuple[str, int]]
+) -> None:
+    """Each process's RSS after the warm-up, halfway and at the end, and its growth over each half:
+    a process that levels off grows less in the second half than in the first."""
+    print(f"   {'RSS (MB)':<44} {'warm-up':>8} {'half':>8} {'end':>8}   {'1st half':>9} {'2nd half':>9}")
+    for pid in sorted(warm.keys() | half.keys() | end.keys()):
+        name = (warm.get(pid) or half.get(pid) or end[pid])[0]
+        sizes = [sample.get(pid, (name, 0))[1] / 1024 for sample in (warm, half, end)]
+        if all(sizes):
+            growth = f"{sizes[1] - sizes[0]:+9.1f} {sizes[2] - sizes[1]:+9.1f}"
+        else:
+            growth = "(started later)" if sizes[2] else "(exited)"
+        print(f"   {name:<44} {sizes[0]:>8.1f} {sizes[1]:>8.1f} {sizes[2]:>8.1f}   {growth:>19}")
 
 
 def report(
@@ -479,8 +498,7 @@ def report(
     args: argparse.Namespace,
     tally: Tally,
     loaded_s: float,
-    warm_rss: dict[int, tuple[str, int]],
-    end_rss: dict[int, tuple[str, int]],
+    rss: tuple[dict[int, tuple[str, int]], ...],
     final: dict[str, Any],
     catch_up_s: float,
     logged: list[str],
@@ -515,15 +533,7 @@ def report(
         print("   errors: none")
     if tally.gave_up:
         print(f"   {tally.gave_up} producer(s) gave up after {ATTEMPTS} failed sends of a batch")
-    print(f"   {'RSS (MB)':<44} {'after warm-up':>13} {'at the end':>11} {'growth':>19}")
-    for pid in sorted(warm_rss.keys() | end_rss.keys()):
-        name = (warm_rss.get(pid) or end_rss[pid])[0]
-        before, after = warm_rss.get(pid, (name, 0))[1], end_rss.get(pid, (name, 0))[1]
-        if before and after:
-            growth = f"{(after - before) / 1024:+9.1f} MB {100 * (after - before) / before:+6.1f} %"
-        else:
-            growth = "   (started later)" if after else "   (exited)"
-        print(f"   {name:<44} {before / 1024:>13.1f} {after / 1024:>11.1f} {growth:>19}")
+    print_rss(*rss)
     lags = ", ".join(f"{p['name']} {p['lag_events']}" for p in final["projections"])
     parked = sum(p["dead_letters"]["count"] for p in final["projections"])
     stopped = [p["name"] for p in final["projections"] if p["state"] != "running"]

@@ -36,6 +36,9 @@ RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
 SESSION_TIMEOUT_S = 10.0
 """A worker that dies without leaving the group has its partitions reassigned after this."""
 HEARTBEAT_S = 3.0
+BUFFERED_MESSAGES = 4 * BATCH_MESSAGES
+"""Messages an agent may hold fetched ahead of what it applies. A message holds up to 512 KiB of
+events, so Faust's default of 4,096 let a worker that fell behind grow by gigabytes."""
 LAG_EVERY_S = 5.0
 """How often the worker asks Kafka for its partitions' end and committed offsets (metrics)."""
 
@@ -103,6 +106,7 @@ def create_worker_app(
         stream_wait_empty=False,
         broker_session_timeout=SESSION_TIMEOUT_S,
         broker_heartbeat_interval=HEARTBEAT_S,
+        stream_buffer_maxsize=BUFFERED_MESSAGES,
     )
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes, partitions=partitions)
     for runner in runners:

@@ -6,6 +6,7 @@ import os
 import requests
 
 from tests.integration.test_append_http import event, every_type
+from tests.metrics_text import value
 from tests.processes import serve, wait_until
 
 KEYS = "prod-key:producer,read-key:reader,admin-key:admin"
@@ -93,6 +94,21 @@ def test_serving_without_keys_needs_open_mode_on_loopback(tmp_path):
     try:
         assert requests.get(f"{base}/v1/status", timeout=10).status_code == 200
         assert "OPEN MODE" in server.output()
+    finally:
+        server.stop()
+
+
+def test_a_served_key_that_spends_its_budget_waits_and_is_counted(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTLINE_")}
+    env |= {"COHORTLINE_API_KEYS": "read-key:reader,scrape-key:metrics", "COHORTLINE_RATE_LIMIT": "5/minute"}
+    server, base = serve(env, tmp_path, "--workers", "1")
+    try:
+        answers = [requests.get(f"{base}/v1/status", headers=auth("read-key"), timeout=10) for _ in range(6)]
+        assert [a.status_code for a in answers] == [200] * 5 + [429]
+        assert answers[-1].json()["error"]["code"] == "rate_limited"
+        assert 0 < int(answers[-1].headers["Retry-After"]) <= 60
+        metrics = requests.get(f"{base}/metrics", headers=auth("scrape-key"), timeout=10).text
+        assert value(metrics, "cohortline_http_requests_total", route="/v1/status", status="429") == 1
     finally:
         server.stop()
 

@@ -5,16 +5,11 @@ survivors with nothing lost or applied twice."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 
 from domain.envelope import parse_envelope
 from infra.database import create_database_engine
@@ -22,61 +17,13 @@ from infra.demo import demo_events
 from infra.eventstore import open_event_store
 from projections.tracking import progress
 from streams.log_reader import LogReader
-from streams.worker import group_id
+from tests.kafka_groups import describe
 from tests.processes import Command, wait_until
 from tests.stack_checks import assert_stack_equals_reference
 
 PARTITIONS = 6
 START, END = date(2025, 3, 1), date(2025, 5, 4)
 """The span of the demo events."""
-
-
-@dataclass(frozen=True)
-class Members:
-    """The group's members that subscribe to one topic, with the partitions of it each owns."""
-
-    stable: bool
-    owned: dict[str, frozenset[int]]
-
-    def spread(self, count: int) -> bool:
-        """Whether `count` members each own some partitions, none twice, all of them together."""
-        sets = list(self.owned.values())
-        return (
-            self.stable
-            and len(sets) == count
-            and all(sets)
-            and sum(len(s) for s in sets) == PARTITIONS
-            and frozenset().union(*sets) == frozenset(range(PARTITIONS))
-        )
-
-
-def describe(servers: str, topic: str) -> Members:
-    """The topic's consumer group (streams.worker.group_id) as the broker's coordinator describes
-    it, counting the members subscribed to `topic`."""
-
-    async def fetch() -> Members:
-        admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10_000)
-        await admin.start()
-        try:
-            (response,) = await admin.describe_consumer_groups([group_id(topic)])
-        finally:
-            await admin.close()
-        (group,) = response.to_object()["groups"]
-        owned = {}
-        for member in group["members"]:
-            metadata = ConsumerProtocolMemberMetadata.decode(member["member_metadata"])
-            if topic not in metadata.subscription:
-                continue
-            assignment = member["member_assignment"]
-            partitions: set[int] = set()
-            if assignment:
-                for name, numbers in ConsumerProtocolMemberAssignment.decode(assignment).assignment:
-                    if name == topic:
-                        partitions.update(numbers)
-            owned[member["member_id"]] = frozenset(partitions)
-        return Members(group["state"] == "Stable", owned)
-
-    return asyncio.run(asyncio.wait_for(fetch(), 30))
 
 
 class Producer:
@@ -149,12 +96,18 @@ def test_workers_share_the_partitions_and_survive_one_killed(full_stack_env, tmp
     producer.release(0)
     try:
         two = wait_until(
-            lambda: (m := describe(servers, topic)).spread(2) and m, 120, "two workers to share", *workers
+            lambda: (m := describe(servers, topic)).spread(2, PARTITIONS) and m,
+            120,
+            "two workers to share",
+            *workers,
         )
         workers.append(start("worker-3"))
         producer.release(1)
         three = wait_until(
-            lambda: (m := describe(servers, topic)).spread(3) and m, 120, "three workers to share", *workers
+            lambda: (m := describe(servers, topic)).spread(3, PARTITIONS) and m,
+            120,
+            "three workers to share",
+            *workers,
         )
         (joined,) = set(three.owned) - set(two.owned)
 
@@ -169,7 +122,7 @@ def test_workers_share_the_partitions_and_survive_one_killed(full_stack_env, tmp
         killed = workers.pop()  # worker-3, whose member is `joined`
         killed.stop(signal.SIGKILL)
         survivors = wait_until(
-            lambda: (m := describe(servers, topic)).spread(2) and m,
+            lambda: (m := describe(servers, topic)).spread(2, PARTITIONS) and m,
             120,
             "the survivors to take over the killed worker's partitions",
             relay,
