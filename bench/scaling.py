@@ -9,6 +9,11 @@ in a fresh PostgreSQL event store and `cohortline relay` publishes them to a fre
 run (each topic has its consumer group, streams.worker.group_id), which a fresh read-model
 database and index receive.
 
+Two ways to start: with the backlog already in the topic when the workers start (the first
+worker takes batches of every partition before the others join, and keeps applying them after
+the group has spread), and with the workers spread over the partitions before `cohortline relay`
+fills the topic (workers that run all the time, as in production).
+
 events/s counts from the workers' first applied batch (Faust's start-up is not projection work,
 as in bench/projection.py) until every projection's tracked position reaches the head: the events
 still unapplied at the start over that time. All the workers are launched at once; how much of
@@ -33,7 +38,9 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -56,7 +63,7 @@ from infra.eventstore import open_event_store, stored_events_table  # noqa: E402
 from projections.tracking import progress, tracking  # noqa: E402
 from streams.log_reader import LogReader  # noqa: E402
 from streams.messages import partition_of, to_deliveries  # noqa: E402
-from streams.relay import relay_positions  # noqa: E402
+from streams.relay import ensure_topic, relay_positions  # noqa: E402
 from tests.kafka_groups import describe  # noqa: E402
 from tests.processes import Command, wait_until  # noqa: E402
 from tests.services import create_database, delete_index, drop_database, migrate  # noqa: E402
@@ -263,8 +270,18 @@ def unapplied(engine: Engine, by_partition: dict[int, list[int]]) -> int:
     )
 
 
-def run_workers(count: int, topic: str, head: int, by_partition: dict[int, list[int]], workdir: Path) -> Run:
-    """`count` workers on `topic` into a fresh read-model database and index."""
+def run_workers(
+    count: int,
+    topic: str,
+    head: int,
+    by_partition: dict[int, list[int]],
+    workdir: Path,
+    publish: Callable[[], object] | None = None,
+) -> Run:
+    """`count` workers on `topic` into a fresh read-model database and index; with `publish`, the
+    topic is empty until the workers have spread its partitions, then `publish` fills it while
+    they apply (the steady state of workers that run all the time), else it holds the backlog
+    before they start."""
     base = os.environ["COHORTLINE_DATABASE_URL"]
     servers = os.environ["COHORTLINE_KAFKA_URL"].removeprefix("kafka://")
     url = create_database(base)
@@ -285,6 +302,16 @@ def run_workers(count: int, topic: str, head: int, by_partition: dict[int, list[
             directory = workdir / f"{topic}-worker-{n + 1}"  # each worker its own Faust data directory
             directory.mkdir()
             workers.append(Command(["worker"], env, directory, "worker"))
+        publisher = None
+        if publish is not None:
+            wait_until(
+                lambda: describe(servers, topic).spread(count, PARTITIONS),
+                300,
+                "the workers to spread",
+                *workers,
+            )
+            publisher = threading.Thread(target=publish)
+            publisher.start()
         wait_until(lambda: started_applying(engine), 600, "the workers' first batch", *workers)
         started, remaining = time.perf_counter(), unapplied(engine, by_partition)
         left: list[int] = []
@@ -301,9 +328,12 @@ def run_workers(count: int, topic: str, head: int, by_partition: dict[int, list[
         finally:
             usage = monitor.end()
         finished = time.perf_counter()
+        if publisher is not None:
+            publisher.join()
         usage.left_when_spread = left[0] / head if left else 0.0
         rate = remaining / (finished - started)
-        return Run(f"{count} worker{'s' if count > 1 else ''}", rate, finished - launched, usage)
+        mode = f"{count} worker{'s' if count > 1 else ''}" + (", spread first" if publish else "")
+        return Run(mode, rate, finished - launched, usage)
     finally:
         for worker in workers:
             worker.stop()
@@ -376,6 +406,12 @@ def main() -> None:
             if count == WORKER_COUNTS[0]:
                 runs.append(asyncio.run(bare_consume(servers, topics[-1])))
             runs.append(run_workers(count, topics[-1], head, by_partition, workdir))
+        for count in WORKER_COUNTS:
+            topic = f"bench.scaling.{uuid.uuid4().hex[:8]}"
+            topics.append(topic)
+            asyncio.run(ensure_topic(servers, topic, PARTITIONS))
+            fill = partial(relay, store_url, topic, head, workdir)
+            runs.append(run_workers(count, topic, head, by_partition, workdir, publish=fill))
     finally:
         drop_database(store_url)
         if topics:
@@ -395,7 +431,7 @@ def main() -> None:
     print("CPU in cores (CPU seconds / seconds) while the workers applied, and the read-model")
     print("database's backends sampled every 0.25 s (share of backend samples):")
     print(
-        f"{'mode':<11} {'workers (each)':<20} {'postgres':>8} {'elastic':>8} {'kafka':>6} {'machine':>8}"
+        f"{'mode':<24} {'workers (each)':<20} {'postgres':>8} {'elastic':>8} {'kafka':>6} {'machine':>8}"
         f"  {'running':>8} {'in txn':>8} {'lock wait':>9}  {'left when spread':>16}"
     )
     for run in runs[1:]:
@@ -405,7 +441,7 @@ def main() -> None:
         states = u.backend_states
         sampled = sum(states.values()) or 1
         print(
-            f"{run.mode:<11} {each:<20} {u.postgres / u.seconds:>8.2f} {u.elasticsearch / u.seconds:>8.2f}"
+            f"{run.mode:<24} {each:<20} {u.postgres / u.seconds:>8.2f} {u.elasticsearch / u.seconds:>8.2f}"
             f" {u.kafka / u.seconds:>6.2f} {u.machine / u.seconds:>8.2f}"
             f"  {states['active'] / sampled:>8.0%} {states['idle in transaction'] / sampled:>8.0%}"
             f" {states['waiting on a lock'] / sampled:>9.0%}  {u.left_when_spread:>16.0%}"
