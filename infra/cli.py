@@ -35,12 +35,22 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"cohortline: configuration error: {e}", file=sys.stderr)
         return 2
+    from api.errors import backend_unavailable
     from projections.search import StaleIndex
 
     try:
         return args.handler(settings, args)
     except (SchemaNotCurrent, StaleIndex) as e:
         print(f"cohortline: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if not backend_unavailable(e):
+            raise
+        print(
+            f"cohortline: a backend is unreachable ({type(e).__name__}: {e}); start it, or check "
+            "COHORTLINE_DATABASE_URL, COHORTLINE_KAFKA_URL and COHORTLINE_ELASTICSEARCH_URL",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -149,26 +149,23 @@ def _add_lag_timer(app: faust.App, topic_name: str, servers: str) -> None:
 def _add_agent(app: faust.App, topic: Any, runner: ProjectionRunner) -> None:
     async def project(stream: faust.StreamT) -> None:
         async for messages in stream.take_events(BATCH_MESSAGES, within=BATCH_WITHIN_S):
+            hold(messages)
             raw = [(m.message.partition, m.message.offset, m.message.value) for m in messages]
             try:
                 await asyncio.to_thread(project_messages, runner, raw, lambda: app.should_stop)
             except ProjectionHalted as halted:
-                await park(halted, messages)
+                await park(halted)
             except StopRequested:
-                hold(messages)
                 return
-            except asyncio.CancelledError:
-                hold(messages)  # the thread may still be applying them
-                raise
+            release(messages)
 
     app.agent(topic, name=f"project-{runner.name}", concurrency=1)(project)
 
 
-async def park(halted: ProjectionHalted, batch: Sequence[Any]) -> None:
-    """Stop consuming for a halted projection until the worker restarts, without acknowledging the
-    batch that holds the culprit, so Kafka's committed offsets stay before it (the runner logged and
-    recorded the halt). On restart the projection tries the culprit again."""
-    hold(batch)
+async def park(halted: ProjectionHalted) -> None:
+    """Stop consuming for a halted projection until the worker restarts, the batch that holds the
+    culprit held (never released), so Kafka's committed offsets stay before it (the runner logged
+    and recorded the halt). On restart the projection tries the culprit again."""
     halt = halted.halt
     log.error(
         "projection %s: parked at partition %s, position %s until the worker restarts",
@@ -180,9 +177,17 @@ async def park(halted: ProjectionHalted, batch: Sequence[Any]) -> None:
 
 
 def hold(batch: Sequence[Any]) -> None:
-    """Keep a taken batch from being acknowledged: Faust acknowledges it when its stream stops,
-    finished or not, and one more reference on each message keeps that acknowledgement from being
-    the final one. Kafka's committed offsets then stay before the batch, and the next owner of its
-    partitions applies it (what was applied already is skipped by position)."""
+    """Keep a taken batch from being acknowledged until `release`: Faust acknowledges it when the
+    agent is done with it, and also when the stream stops (a worker told to stop closes the batch
+    in hand, applied or not); one more reference on each message keeps that acknowledgement from
+    being the final one. Kafka's committed offsets then stay before a batch that was never
+    released, and the next owner of its partitions applies it (what was applied already is
+    skipped by position)."""
     for event in batch:
         event.message.incref()
+
+
+def release(batch: Sequence[Any]) -> None:
+    """The batch is applied: Faust's own acknowledgement may now be the final one."""
+    for event in batch:
+        event.message.decref()

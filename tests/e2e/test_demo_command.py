@@ -114,7 +114,8 @@ def test_demo_on_real_data_keeps_serving_the_dashboard(tmp_path):
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: f"Dashboard: {base}/" in demo.output(), 300, "the dashboard's URL", demo)
-        assert requests.get(f"{base}/v1/status", timeout=5).json()["head"] == want["events"]
+        status = wait_until(lambda: requests.get(f"{base}/v1/status", timeout=5).json(), 60, "the API", demo)
+        assert status["head"] == want["events"]
         answer = requests.get(
             f"{base}/v1/orders/repurchase", params={"from": "2010-12-01", "to": "2011-12-09"}, timeout=5
         ).json()

@@ -155,7 +155,8 @@ def test_kafka_restarted_under_load(full_stack_env, tmp_path):
 
 def test_elasticsearch_down_for_30s_under_load(full_stack_env, tmp_path):
     """Meanwhile the worker, retrying a batch that Elasticsearch refuses, is told to stop: it stops
-    at once, leaving the batch unacknowledged for the worker started in its place."""
+    at once, leaving the batch unacknowledged for the worker started in its place once
+    Elasticsearch is back (a worker starting without it exits, saying which backend is missing)."""
     with full_stack(full_stack_env, tmp_path) as stack, steady_load(stack) as load:
         manager.down(print, ["elasticsearch"])
         outage_ends = time.monotonic() + 30
@@ -166,9 +167,9 @@ def test_elasticsearch_down_for_30s_under_load(full_stack_env, tmp_path):
             *stack.watched,
         )
         assert stack.worker.stop(signal.SIGTERM, timeout=20) == 0, stack.worker.output()
-        stack.worker = Command(["worker"], stack.env, stack.workdir, "worker-2")
         time.sleep(max(outage_ends - time.monotonic(), 0))
         manager.up(print, ["elasticsearch"])
+        stack.worker = Command(["worker"], stack.env, stack.workdir, "worker-2")
         assert_survived(stack, load)
 
 

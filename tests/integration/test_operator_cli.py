@@ -70,3 +70,22 @@ def test_erase_shreds_a_users_personal_data(client, system):
     assert events["events"][0]["data"]["subject"] == "[erased]"
     unknown = cohortline(system, "erase", "nobody")
     assert unknown.returncode == 2 and b"nobody" in unknown.stderr
+
+
+def test_a_command_started_without_its_backend_says_so_and_exits_2(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTLINE_")}
+    env |= {
+        "COHORTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+        "COHORTLINE_KAFKA_URL": "kafka://127.0.0.1:9",
+        "COHORTLINE_ELASTICSEARCH_URL": "http://127.0.0.1:9",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "worker"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "cohortline: a backend is unreachable" in done.stderr
