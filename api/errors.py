@@ -7,11 +7,10 @@ from typing import Any
 from elastic_transport import TransportError as ElasticsearchUnreachable
 from elasticsearch import ApiError as ElasticsearchError
 from flask import Flask, Response, jsonify
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from projections.failures import TransientError
+from projections.failures import TransientError, database_unavailable
 
 UNAVAILABLE_RETRY_AFTER_S = 5
 """What an answer 503 tells the client to wait before trying again."""
@@ -81,8 +80,8 @@ def register_error_handlers(app: Flask) -> None:
 def backend_unavailable(error: BaseException) -> bool:
     """PostgreSQL or SQLite unreachable or locked, or Elasticsearch unreachable or overloaded: the
     operator's matter, not a bug, and the client's retry will do."""
-    if isinstance(error, DBAPIError):
-        return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
+    if database_unavailable(error):
+        return True
     if isinstance(error, ElasticsearchError):
         return error.meta.status in (429, 502, 503, 504)
     return isinstance(error, (PoolTimeout, ElasticsearchUnreachable, TransientError))

@@ -9,6 +9,8 @@ Anything else is a bug in Cohortline's own code and halts the projection at the 
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
 
 class TransientError(Exception):
     """A backend is unavailable: the batch is retried later, not dead-lettered."""
@@ -25,3 +27,10 @@ class DocumentRejected(Exception):
 def storable(text: str | None) -> str | None:
     """PostgreSQL text cannot hold NUL characters; keep them visible instead."""
     return text.replace("\x00", "\\x00") if text else text
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """The database is unavailable or the connection was lost (not a bug in a statement)."""
+    return isinstance(error, DBAPIError) and (
+        error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
+    )

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn, Protocol
 
 from sqlalchemy import Connection, DateTime, Engine, Table, literal
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from domain.catalogue import SYSTEM_TYPES
 from projections.dead_letters import UNREADABLE_MESSAGE, Failure, kind_of, park
-from projections.failures import DocumentRejected, InvalidEvent, TransientError
+from projections.failures import DocumentRejected, InvalidEvent, TransientError, database_unavailable
 from projections.halts import Halt, ProjectionHalted, clear_passed, record_halt
 from projections.metrics import batch_seconds, events_applied, transient_failures
 from projections.records import EventRecord
@@ -126,7 +126,7 @@ class ProjectionRunner:
         try:
             return self._apply(deliveries)
         except DBAPIError as e:
-            if _is_transient(e):
+            if database_unavailable(e):
                 raise TransientError(str(e)) from e
             raise
 
@@ -222,11 +222,6 @@ def _new_positions(
         position, offset = latest.get(d.partition, (tracked[d.partition], None))
         latest[d.partition] = (max(position, d.position), d.offset if d.offset is not None else offset)
     return latest
-
-
-def _is_transient(error: DBAPIError) -> bool:
-    """The database is unavailable or the connection was lost (not a bug in a statement)."""
-    return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
 
 
 def _now() -> datetime:

@@ -16,8 +16,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
+from projections.failures import database_unavailable
 from projections.records import EventRecord
 from streams.log_reader import LogReader
 from streams.messages import batch_messages
@@ -155,9 +156,7 @@ RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
 
 def _unavailable(error: BaseException) -> bool:
     """PostgreSQL or Kafka cannot be reached (not a bug in the relay)."""
-    if isinstance(error, DBAPIError):
-        return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
-    return isinstance(error, (KafkaError, OSError, asyncio.TimeoutError))
+    return database_unavailable(error) or isinstance(error, (KafkaError, OSError, asyncio.TimeoutError))
 
 
 def _which(error: BaseException) -> str:
