@@ -21,6 +21,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def run_command(
+    args: list[str], env: dict[str, str], workdir: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run a cohortline command to its end; its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", *args],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 class Command:
     def __init__(self, args: list[str], env: dict[str, str], workdir: Path, name: str):
         self.log_path = workdir / f"{name}.log"

@@ -9,8 +9,6 @@ import csv
 import gzip
 import os
 import re
-import subprocess
-import sys
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +16,7 @@ from pathlib import Path
 import requests
 
 from bench.datasets import data_file
-from tests.processes import Command, free_port, wait_until
+from tests.processes import Command, free_port, run_command, wait_until
 
 
 def demo_env() -> dict[str, str]:
@@ -76,14 +74,7 @@ def printed(output: str) -> dict:
 def test_demo_imports_real_data_and_prints_what_the_read_models_found(tmp_path):
     want = online_retail_slice(tmp_path / "slice.csv.gz", every=20)
     assert len(want["cohorts"]) == 13 and want["customers"] > 200
-    done = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "demo", "--data", str(tmp_path / "slice.csv.gz")],
-        env=demo_env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_command(["demo", "--data", str(tmp_path / "slice.csv.gz")], demo_env(), tmp_path, 300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"imported {want['events']:,} events from slice.csv.gz" in done.stdout
     assert f"read models at position {want['events']}, watermark 2011-12-" in done.stdout
@@ -126,26 +117,12 @@ def test_demo_on_real_data_keeps_serving_the_dashboard(tmp_path):
 
 
 def test_demo_says_when_its_data_is_missing(tmp_path):
-    refused = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "demo", "--data", str(tmp_path / "nothing.csv.gz")],
-        env=demo_env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    refused = run_command(["demo", "--data", str(tmp_path / "nothing.csv.gz")], demo_env(), tmp_path, 60)
     assert refused.returncode == 2 and "nothing.csv.gz is missing" in refused.stderr
 
 
 def test_demo_synthetic_prints_its_summary_and_exits(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "demo", "--synthetic"],
-        env=demo_env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_command(["demo", "--synthetic"], demo_env(), tmp_path, 300)
     assert done.returncode == 0, done.stderr
     assert "read models at position 7509" in done.stdout
     assert "check-in within 7 days of first seen" in done.stdout
@@ -167,12 +144,5 @@ def test_demo_synthetic_serve_keeps_serving_the_dashboard(tmp_path):
 
 
 def test_demo_serve_refuses_a_host_beyond_loopback(tmp_path):
-    refused = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "demo", "--serve", "--host", "0.0.0.0"],
-        env=demo_env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    refused = run_command(["demo", "--serve", "--host", "0.0.0.0"], demo_env(), tmp_path, 60)
     assert refused.returncode == 2 and "loopback only" in refused.stderr

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -19,6 +17,7 @@ from infra.config import ConfigError, load_settings
 from streams.local import LocalFollower
 from tests.integration.test_append_http import event
 from tests.metrics_text import samples, value
+from tests.processes import run_command
 
 KEYS = "prod:producer,read:reader,scrape:metrics,admin:admin"
 
@@ -163,13 +162,6 @@ def test_a_taken_metrics_port_is_refused_by_name(command, tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "-m", "infra.cli", command, "--metrics-port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_command([command, "--metrics-port", str(port)], env, tmp_path, 60)
     assert done.returncode == 2, done.stderr
     assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr
