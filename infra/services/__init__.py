@@ -13,8 +13,8 @@ missing, starts, stops and reports the three services, on 127.0.0.1 only:
 
 Everything (downloads, unpacked trees, data, logs, pid files) lives under
 ``COHORTLINE_SERVICES_DIR`` (default ``./var/services``). Ports: ``COHORTLINE_POSTGRES_PORT``
-(55432), ``COHORTLINE_KAFKA_PORT`` (59092), ``COHORTLINE_KAFKA_CONTROLLER_PORT`` (59093),
-``COHORTLINE_ELASTICSEARCH_PORT`` (59200). ``down`` keeps data and installs.
+(25432), ``COHORTLINE_KAFKA_PORT`` (29092), ``COHORTLINE_KAFKA_CONTROLLER_PORT`` (29093),
+``COHORTLINE_ELASTICSEARCH_PORT`` (29200). ``down`` keeps data and installs.
 """
 
 from .cli import main

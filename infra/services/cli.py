@@ -15,8 +15,8 @@ USAGE = """usage: services {up,down,status,env} [postgresql|kafka|elasticsearch 
   env     print export lines for the running services: eval "$(... env)"
 
 settings (environment): COHORTLINE_SERVICES_DIR (default ./var/services),
-COHORTLINE_POSTGRES_PORT (55432), COHORTLINE_KAFKA_PORT (59092),
-COHORTLINE_KAFKA_CONTROLLER_PORT (59093), COHORTLINE_ELASTICSEARCH_PORT (59200),
+COHORTLINE_POSTGRES_PORT (25432), COHORTLINE_KAFKA_PORT (29092),
+COHORTLINE_KAFKA_CONTROLLER_PORT (29093), COHORTLINE_ELASTICSEARCH_PORT (29200),
 COHORTLINE_POSTGRES_DURABLE=1 for fsync and synchronous_commit on (benchmarks)."""
 
 

@@ -19,11 +19,13 @@ ELASTICSEARCH_PORT_VAR = "COHORTLINE_ELASTICSEARCH_PORT"
 POSTGRES_DURABLE_VAR = "COHORTLINE_POSTGRES_DURABLE"
 
 # Away from the well-known ports so that a system PostgreSQL on 5432 (or a Kafka on 9092, an
-# Elasticsearch on 9200) never collides with ours.
-DEFAULT_POSTGRES_PORT = 55432
-DEFAULT_KAFKA_PORT = 59092
-DEFAULT_KAFKA_CONTROLLER_PORT = 59093
-DEFAULT_ELASTICSEARCH_PORT = 59200
+# Elasticsearch on 9200) never collides with ours, and below Linux's ephemeral range (32768-60999):
+# a client reconnecting to a stopped service on a port inside it can be given that very port as its
+# own and connect to itself, which keeps the service from binding it again when it restarts.
+DEFAULT_POSTGRES_PORT = 25432
+DEFAULT_KAFKA_PORT = 29092
+DEFAULT_KAFKA_CONTROLLER_PORT = 29093
+DEFAULT_ELASTICSEARCH_PORT = 29200
 
 HOST = "127.0.0.1"
 JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
