@@ -18,7 +18,9 @@ def cohortline(system, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COHORTLINE_DATABASE_URL": system.settings.database_url}
     for name in ("COHORTLINE_KAFKA_URL", "COHORTLINE_ELASTICSEARCH_URL"):
         env.pop(name, None)
-    return run_command([*args], env=env, capture_output=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", *args], env=env, capture_output=True, timeout=120, check=False
+    )
 
 
 def test_export_writes_the_log_as_ndjson_and_verify_names_the_altered_position(client, system):
@@ -78,6 +80,6 @@ def test_a_command_started_without_its_backend_says_so_and_exits_2(tmp_path):
         "COHORTLINE_KAFKA_URL": "kafka://127.0.0.1:9",
         "COHORTLINE_ELASTICSEARCH_URL": "http://127.0.0.1:9",
     }
-    done = subprocess.run([sys.executable, "-m", "infra.cli", "worker"], env, tmp_path, 120)
+    done = run_command(["worker"], env, tmp_path, 120)
     assert done.returncode == 2, done.stderr
     assert "cohortline: a backend is unreachable" in done.stderr
